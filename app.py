@@ -1,0 +1,53 @@
+"""只跑一次 (Run-Once): the application factory and the command line.
+
+    python app.py serve          set up the database, load demo data and the matters, serve on :5000
+    python app.py init-db        create or upgrade the database (Alembic)
+    python app.py deploy         load workflows/*.bpmn as new versions (unchanged files are not re-versioned)
+    python app.py create-user    add a user
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from config import load_config
+from services.uow import UnitOfWork
+from storage.db import make_engine, make_session_factory
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(load_config(overrides))
+    engine = make_engine(app.config["DATABASE_URL"])
+    factory = make_session_factory(engine)
+    app.extensions["runonce.engine"] = engine
+    app.extensions["runonce.session_factory"] = factory
+
+    import web
+
+    web.register(app)
+    from cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def uow_for(app: Flask, write: bool = True) -> UnitOfWork:
+    return UnitOfWork(app.extensions["runonce.session_factory"], write=write)
+
+
+def workflows_dir(app: Flask) -> Path:
+    return Path(app.config["WORKFLOWS_DIR"])
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """只跑一次 (Run-Once) administration."""
+
+
+if __name__ == "__main__":
+    main()

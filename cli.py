@@ -1,0 +1,90 @@
+"""Command-line commands, registered on the app (Flask's tutorial pattern)."""
+
+from __future__ import annotations
+
+import click
+from engine.errors import BpmnError
+from flask import Flask, current_app
+
+from services import definitions, demo, users
+from services.actors import Actor
+from services.errors import ServiceError
+from storage.migrate import upgrade
+
+
+def _uow(write: bool = True):
+    from app import uow_for
+
+    return uow_for(current_app, write)
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.command("init-db")
+    def init_db() -> None:
+        """Create or upgrade the database schema."""
+        upgrade(current_app.extensions["runonce.engine"])
+        click.echo("数据库已就绪 / database is up to date")
+
+    @app.cli.command("deploy")
+    @click.argument("directory", required=False)
+    def deploy(directory: str | None) -> None:
+        """Load the diagrams of workflows/ as new versions (unchanged ones are skipped)."""
+        from pathlib import Path
+
+        from app import workflows_dir
+
+        folder = Path(directory) if directory else workflows_dir(current_app)
+        try:
+            results = definitions.deploy_directory(_uow(), folder, Actor.system("cli"))
+        except BpmnError as err:
+            raise click.ClickException(str(err)) from err
+        for r in results:
+            state = "新版本 / new version" if r.created else "未变化 / unchanged"
+            click.echo(f"{r.process_id} v{r.version}: {state}")
+
+    @app.cli.command("create-user")
+    @click.option("--username", required=True)
+    @click.option("--display-name", required=True)
+    @click.option("--role", "roles", multiple=True, required=True)
+    @click.option("--unit", "unit_code")
+    @click.option("--email")
+    @click.password_option()
+    def create_user(username, display_name, roles, unit_code, email, password) -> None:
+        """Add a user (roles: window, handler, lead, supervisor, designer, admin)."""
+        try:
+            users.create_user(
+                _uow(), username=username, password=password, display_name=display_name, roles=roles,
+                unit_code=unit_code, email=email, actor=Actor.system("cli"),
+            )
+        except ServiceError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"用户已创建 / user created: {username}")
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Units, demo users and the eleven matters (idempotent)."""
+        from app import workflows_dir
+
+        made = demo.seed(_uow(), workflows_dir(current_app))
+        click.echo(f"演示用户 / demo users created: {', '.join(made) or '-'}")
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    @click.option("--threads", default=8, type=int)
+    def serve(host: str, port: int, threads: int) -> None:
+        """Prepare the database and demo data, then serve the web UI (waitress)."""
+        from waitress import serve as waitress_serve
+
+        from app import workflows_dir
+
+        upgrade(current_app.extensions["runonce.engine"])
+        demo.seed(_uow(), workflows_dir(current_app))
+        url = f"http://{host}:{port}/"
+        click.echo("只跑一次 Run-Once")
+        click.echo(f"  数据库 / database: {current_app.config['DATABASE_URL']}")
+        click.echo(f"  演示用户 / demo users (密码 / password: {demo.DEMO_PASSWORD}):")
+        for username, display, unit, roles in demo.DEMO_USERS:
+            click.echo(f"    {username:<12} {display:<14} {unit or '':<6} {','.join(roles)}")
+        click.echo(f"  打开 / open: {url}")
+        waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)

@@ -1,0 +1,47 @@
+"""Settings from the environment, with safe defaults for the embedded (SQLite) set-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from storage.db import default_url
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE = ROOT / "instance"
+
+
+def _secret_key() -> str:
+    """A stable per-installation key: sessions survive a restart without shipping a key in the repo."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    config = {
+        "DATABASE_URL": default_url(),
+        "SECRET_KEY": None,
+        "WORKFLOWS_DIR": str(ROOT / "workflows"),
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "LANGUAGES": ["zh_CN", "en"],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # Secure cookies need HTTPS; set SESSION_COOKIE_SECURE=1 behind a TLS proxy.
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "SCHEDULER_ENABLED": os.environ.get("SCHEDULER_ENABLED", "1") == "1",
+        "SMTP_HOST": os.environ.get("SMTP_HOST"),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "runonce@localhost"),
+    }
+    config.update(overrides or {})
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _secret_key()
+    return config

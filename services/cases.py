@@ -1,0 +1,432 @@
+"""Case commands: register, claim, release, reassign, complete a task, withdraw, fire due timers.
+
+Each command is one transaction: load the case → run the engine → save the case guarded by its version
+(UPDATE … WHERE version = :seen) → refresh the derived task rows → append audit events → commit. A
+version that moved under us means someone else won: everything rolls back and the caller is told.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.errors import ScriptError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine import runtime
+from forms.schemas import UnknownForm, validate_form
+from services import audit_log, credit_code
+from services.actors import Actor
+from services.definitions import compiled, current_definition
+from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from services.uow import UnitOfWork
+from storage.models import Case, HumanTask, User
+from storage.types import utcnow
+
+CHANNELS = ("window", "post", "online")
+DELIVERY_MODES = ("window", "post", "online")
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Applicant:
+    name: str
+    credit_code: str | None = None
+    contact: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Registration:
+    case_id: int
+    reference: str
+    lookup_code: str
+
+
+@dataclass
+class CommandResult:
+    case_id: int
+    version: int
+    status: str
+    new_tasks: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _catalog_process_id(matter_code: str) -> str:
+    from workflows.catalog import load_catalog
+
+    try:
+        return load_catalog().matter(matter_code).process_id
+    except KeyError:
+        raise NotFound(N_("Unknown matter %(code)s."), code=matter_code) from None
+
+
+def _get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(N_("Case %(id)s does not exist."), id=case_id)
+    return case
+
+
+def _get_task(session: Session, task_id: str) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(N_("Task %(id)s does not exist."), id=task_id)
+    return task
+
+
+def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
+    """Write the new state only if nobody else did since we read it."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "state": runtime.dumps(wf),
+        "serializer_version": runtime.SERIALIZER_VERSION,
+        "version": seen_version + 1,
+        "updated_at": now,
+        "next_timer_due": runtime.next_timer_due(wf),
+        "status": case.status,
+        "incident": case.incident,
+        "outcome": case.outcome,
+        "completed_at": case.completed_at,
+    }
+    if case.status == "active" and runtime.is_completed(wf):
+        data = runtime.workflow_data(wf)
+        values.update(status="completed", completed_at=now, outcome=_outcome(data))
+    result = session.execute(
+        update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict(N_("This case was changed by someone else in the meantime. "
+                          "Reload the page to see the current state; nothing was saved."))
+    for key, value in values.items():
+        setattr(case, key, value)
+    return seen_version + 1
+
+
+def _outcome(data: dict[str, Any]) -> str | None:
+    value = data.get("outcome")
+    return str(value) if value else None
+
+
+def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, actor: Actor) -> list[str]:
+    """Make the task rows match the engine: insert newly READY tasks, close the ones that went away."""
+    now = utcnow()
+    ready = {t.id: t for t in runtime.ready_human_tasks(wf)}
+    open_rows = session.execute(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready")
+    ).scalars().all()
+    for row in open_rows:
+        if row.id in ready:
+            continue
+        if row.id == completed_id:
+            row.state, row.completed_at, row.completed_by = "completed", now, actor.user_id
+        else:
+            row.state, row.completed_at = "cancelled", now
+    known = {row.id for row in open_rows}
+    new_ids = []
+    for task in ready.values():
+        if task.id in known:
+            continue
+        session.add(HumanTask(
+            id=task.id, case_id=case.id, matter_code=case.matter_code, spec_name=task.spec_name,
+            title=task.title, lane=task.lane, form=task.form, state="ready", due_at=case_due_at(case),
+            created_at=now,
+        ))
+        new_ids.append(task.id)
+    return new_ids
+
+
+def case_due_at(case: Case) -> datetime | None:
+    """A due date ends at the close of that day in Beijing time."""
+    if case.due_on is None:
+        return None
+    return datetime.combine(case.due_on, time(23, 59, 59), tzinfo=BEIJING)
+
+
+def _advance_or_incident(case: Case, action) -> None:
+    """Run engine work; a failing script marks the case as an incident instead of losing the command."""
+    try:
+        action()
+    except ScriptError as err:
+        case.status = "incident"
+        case.incident = f"{err.element_id or ''}: {err.message}"
+
+
+# ---------------------------------------------------------------- commands
+
+def register_case(
+    uow: UnitOfWork,
+    *,
+    matter_code: str,
+    applicant: Applicant,
+    channel: str,
+    delivery_mode: str,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+) -> Registration:
+    errors: dict[str, str] = {}
+    if not applicant.name.strip():
+        errors["applicant_name"] = N_("This field is required.")
+    if applicant.credit_code and not credit_code.is_valid(applicant.credit_code):
+        errors["applicant_credit_code"] = N_(
+            "This unified social credit code is not valid (18 characters; the last one is a check character).")
+    if channel not in CHANNELS:
+        errors["channel"] = N_("Choose one of the offered values.")
+    if delivery_mode not in DELIVERY_MODES:
+        errors["delivery_mode"] = N_("Choose one of the offered values.")
+    if errors:
+        raise InvalidInput(N_("The application has errors; see the marked fields."), errors)
+    if not actor.has_role("window", "admin", "system", "applicant"):
+        raise Forbidden(N_("Only the approval office window can register applications."))
+
+    process_id = _catalog_process_id(matter_code)
+    with uow:
+        session = uow.session
+        definition = current_definition(session, process_id)
+        start_data = copy.deepcopy(data or {})
+        start_data.update(
+            matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+        )
+        case = Case(
+            reference=f"TMP-{secrets.token_hex(8)}", lookup_code=secrets.token_hex(4).upper(),
+            matter_code=matter_code, definition_id=definition.id, status="active",
+            applicant_name=applicant.name.strip(),
+            applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
+            applicant_contact=applicant.contact, applicant_phone=applicant.phone,
+            applicant_email=applicant.email, channel=channel, delivery_mode=delivery_mode,
+            state="", serializer_version=runtime.SERIALIZER_VERSION, version=0, created_by=actor.username,
+        )
+        session.add(case)
+        session.flush()
+        case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
+        session.flush()
+        holder: dict[str, Any] = {}
+
+        def start() -> None:
+            holder["wf"] = runtime.new_workflow(compiled(definition), start_data)
+
+        _advance_or_incident(case, start)
+        wf = holder.get("wf")
+        if wf is None:  # the start itself failed: keep the case as an incident with no state
+            case.version = 1
+        else:
+            _save_case(session, case, wf, seen_version=0)
+            _sync_tasks(session, case, wf, None, actor)
+        audit_log.record(
+            session, actor, "case.registered", case_id=case.id,
+            after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
+                   "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
+                   "definition": f"{definition.process_id} v{definition.version}"},
+        )
+        uow.commit()
+        return Registration(case.id, case.reference, case.lookup_code)
+
+
+def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
+    with uow:
+        session = uow.session
+        task = _get_task(session, task_id)
+        if not actor.works_lane(task.lane):
+            raise Forbidden(N_("This task belongs to %(lane)s; you cannot claim it."), lane=task.lane)
+        if task.state != "ready":
+            raise Conflict(N_("This task is no longer open."))
+        if task.claimed_by == actor.user_id:
+            return
+        result = session.execute(
+            update(HumanTask)
+            .where(HumanTask.id == task_id, HumanTask.state == "ready", HumanTask.claimed_by.is_(None))
+            .values(claimed_by=actor.user_id).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise Conflict(N_("Someone else claimed this task first."))
+        audit_log.record(session, actor, "task.claimed", case_id=task.case_id, task=task_id, title=task.title,
+                         before={"claimed_by": None}, after={"claimed_by": actor.username})
+        uow.commit()
+
+
+def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
+    with uow:
+        session = uow.session
+        task = _get_task(session, task_id)
+        if task.claimed_by is None:
+            return
+        is_lead = actor.has_role("lead", "admin") and actor.works_lane(task.lane)
+        if task.claimed_by != actor.user_id and not is_lead:
+            raise Forbidden(N_("Only the person who claimed this task or the unit lead can release it."))
+        previous = session.get(User, task.claimed_by)
+        result = session.execute(
+            update(HumanTask).where(HumanTask.id == task_id, HumanTask.claimed_by == task.claimed_by)
+            .values(claimed_by=None).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise Conflict(N_("This task was changed by someone else in the meantime."))
+        audit_log.record(session, actor, "task.released", case_id=task.case_id, task=task_id, title=task.title,
+                         before={"claimed_by": previous.username if previous else None},
+                         after={"claimed_by": None})
+        uow.commit()
+
+
+def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) -> None:
+    with uow:
+        session = uow.session
+        task = _get_task(session, task_id)
+        if not (actor.has_role("lead", "admin") and actor.works_lane(task.lane)):
+            raise Forbidden(N_("Only the lead of the unit can reassign its tasks."))
+        if task.state != "ready":
+            raise Conflict(N_("This task is no longer open."))
+        target = session.get(User, to_user_id)
+        if target is None or not target.active:
+            raise NotFound(N_("User %(id)s does not exist."), id=to_user_id)
+        from services.actors import actor_for
+
+        if not actor_for(session, target).works_lane(task.lane):
+            raise InvalidInput(N_("%(user)s does not work in %(lane)s."), user=target.display_name,
+                               lane=task.lane)
+        previous = session.get(User, task.claimed_by) if task.claimed_by else None
+        result = session.execute(
+            update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "ready",
+                                    HumanTask.claimed_by.is_(task.claimed_by) if task.claimed_by is None
+                                    else HumanTask.claimed_by == task.claimed_by)
+            .values(claimed_by=target.id).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise Conflict(N_("This task was changed by someone else in the meantime."))
+        audit_log.record(session, actor, "task.reassigned", case_id=task.case_id, task=task_id, title=task.title,
+                         before={"claimed_by": previous.username if previous else None},
+                         after={"claimed_by": target.username})
+        uow.commit()
+
+
+def complete_task(
+    uow: UnitOfWork,
+    task_id: str,
+    form_data: dict[str, Any],
+    actor: Actor,
+    expected_version: int | None = None,
+) -> CommandResult:
+    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction."""
+    with uow:
+        session = uow.session
+        task = _get_task(session, task_id)
+        if not actor.works_lane(task.lane):
+            raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
+        if task.state != "ready":
+            raise Conflict(N_("This task was already completed or cancelled."))
+        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+            raise Conflict(N_("This task is claimed by someone else."))
+        if task.form:
+            try:
+                problems = validate_form(task.form, form_data)
+            except UnknownForm:
+                problems = {}
+            if problems:
+                raise InvalidInput(
+                    N_("The form has errors; see the marked fields."),
+                    {name: msgid % params if params.get("limit") is not None else msgid
+                     for name, (msgid, params) in problems.items()},
+                )
+        case = _get_case(session, task.case_id)
+        if case.status != "active":
+            raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
+        seen = case.version
+        if expected_version is not None and expected_version != seen:
+            raise Conflict(N_("This case was changed by someone else in the meantime. "
+                              "Reload the page to see the current state; nothing was saved."))
+        wf = runtime.loads(case.state)
+        before = runtime.workflow_data(wf)
+
+        def run() -> None:
+            runtime.complete_task(wf, task_id, form_data)
+
+        try:
+            _advance_or_incident(case, run)
+        except runtime.TaskNotReady:
+            raise Conflict(N_("This task was already completed or cancelled.")) from None
+        version = _save_case(session, case, wf, seen)
+        new_ids = _sync_tasks(session, case, wf, task_id, actor)
+        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
+                         form=form_data, before=old, after=new)
+        if case.status in ("completed", "incident"):
+            audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
+                             after={"outcome": case.outcome, "incident": case.incident})
+        uow.commit()
+        return CommandResult(case.id, version, case.status, new_ids)
+
+
+def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> None:
+    if not reason.strip():
+        raise InvalidInput(N_("Give the reason for the withdrawal."), {"reason": N_("This field is required.")})
+    with uow:
+        session = uow.session
+        case = _get_case(session, case_id)
+        if not actor.has_role("window", "lead", "admin", "system"):
+            raise Forbidden(N_("Only the window or a unit lead can withdraw a case."))
+        if case.status not in ("active", "incident"):
+            raise Conflict(N_("This case is %(status)s and cannot be withdrawn."), status=case.status)
+        seen, before = case.version, case.status
+        result = session.execute(
+            update(Case).where(Case.id == case_id, Case.version == seen)
+            .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
+                    outcome="withdrawn", next_timer_due=None)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise Conflict(N_("This case was changed by someone else in the meantime. "
+                              "Reload the page to see the current state; nothing was saved."))
+        session.execute(
+            update(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready")
+            .values(state="cancelled", completed_at=utcnow()).execution_options(synchronize_session=False)
+        )
+        audit_log.record(session, actor, "case.withdrawn", case_id=case_id, reason=reason.strip(),
+                         before={"status": before}, after={"status": "withdrawn"})
+        uow.commit()
+
+
+def fire_due_timers(uow: UnitOfWork, now: datetime | None = None, limit: int = 200) -> int:
+    """Advance every case whose next timer is due; each case in its own transaction."""
+    now = now or utcnow()
+    with uow.reader() as reader:
+        due_ids = reader.session.execute(
+            select(Case.id).where(Case.status == "active", Case.next_timer_due <= now)
+            .order_by(Case.next_timer_due).limit(limit)
+        ).scalars().all()
+    fired = 0
+    for case_id in due_ids:
+        try:
+            fired += _fire_case_timers(uow, case_id, now)
+        except Conflict:
+            continue  # someone advanced it first; the next tick looks again
+    return fired
+
+
+def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
+    actor = Actor.system("scheduler")
+    with uow:
+        session = uow.session
+        case = _get_case(session, case_id)
+        if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
+            return 0
+        seen = case.version
+        wf = runtime.loads(case.state)
+        before = runtime.workflow_data(wf)
+        _advance_or_incident(case, lambda: runtime.advance(wf))
+        _save_case(session, case, wf, seen)
+        _sync_tasks(session, case, wf, None, actor)
+        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
+                         due=str(case.next_timer_due))
+        uow.commit()
+        return 1

@@ -1,0 +1,125 @@
+"""Deploying process definitions: immutable versions keyed by content hash.
+
+A definition is a bundle: the matter's diagram plus the shared call activities it calls. Validation
+(safe XML, XSD, sandbox compile of every script and expression) happens before anything is written, so a
+rejected upload leaves the deployed version untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.definitions import CompiledProcess, compile_process, content_hash
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services import audit_log
+from services.actors import Actor
+from services.errors import N_, NotFound
+from services.uow import UnitOfWork
+from storage.models import ProcessDefinition
+
+SHARED_DIR_NAME = "shared"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    definition_id: int
+    process_id: str
+    version: int
+    created: bool
+
+
+def _as_bytes(files: dict[str, bytes | str]) -> dict[str, bytes]:
+    return {name: data.encode("utf-8") if isinstance(data, str) else data for name, data in files.items()}
+
+
+def deploy_bundle(
+    uow: UnitOfWork,
+    files: dict[str, bytes | str],
+    main_file: str,
+    actor: Actor,
+    process_id: str | None = None,
+    note: str | None = None,
+) -> Deployment:
+    """Validate and store a new version unless the same content is deployed already.
+
+    Raises engine.errors.BpmnError (file, line, element id) when the bundle is rejected.
+    """
+    blobs = _as_bytes(files)
+    compiled = compile_process(blobs, process_id)  # raises before anything is written
+    digest = content_hash(blobs)
+    with uow:
+        session = uow.session
+        existing = session.execute(
+            select(ProcessDefinition).where(ProcessDefinition.content_hash == digest)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return Deployment(existing.id, existing.process_id, existing.version, created=False)
+        latest = session.execute(
+            select(func.max(ProcessDefinition.version)).where(
+                ProcessDefinition.process_id == compiled.process_id
+            ).with_for_update()
+        ).scalar()
+        definition = ProcessDefinition(
+            process_id=compiled.process_id,
+            version=(latest or 0) + 1,
+            content_hash=digest,
+            main_file=main_file,
+            files={name: data.decode("utf-8") for name, data in blobs.items()},
+            deployed_by=actor.username,
+            note=note,
+        )
+        session.add(definition)
+        session.flush()
+        audit_log.record(
+            session, actor, "definition.deployed",
+            after={"process_id": definition.process_id, "version": definition.version, "hash": digest,
+                   "files": sorted(blobs)},
+        )
+        uow.commit()
+        return Deployment(definition.id, definition.process_id, definition.version, created=True)
+
+
+def bundle_for(diagram: Path) -> dict[str, bytes]:
+    """A matter's diagram plus every shared call activity beside it (workflows/shared/*.bpmn)."""
+    files = {diagram.name: diagram.read_bytes()}
+    shared = diagram.parent / SHARED_DIR_NAME
+    if shared.is_dir():
+        for path in sorted(shared.glob("*.bpmn")):
+            files[f"{SHARED_DIR_NAME}/{path.name}"] = path.read_bytes()
+    return files
+
+
+def deploy_directory(uow: UnitOfWork, directory: Path, actor: Actor) -> list[Deployment]:
+    """Deploy every top-level diagram of a folder (each with the shared call activities)."""
+    return [
+        deploy_bundle(uow, bundle_for(path), path.name, actor)
+        for path in sorted(directory.glob("*.bpmn"))
+    ]
+
+
+def current_definition(session: Session, process_id: str) -> ProcessDefinition:
+    definition = session.execute(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.process_id == process_id)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if definition is None:
+        raise NotFound(N_("No deployed process definition for %(process_id)s."), process_id=process_id)
+    return definition
+
+
+_COMPILED: dict[str, CompiledProcess] = {}
+
+
+def compiled(definition: ProcessDefinition) -> CompiledProcess:
+    """Parsed spec of a stored version, parsed once per process: versions are immutable, so the content
+    hash is a safe cache key."""
+    hit = _COMPILED.get(definition.content_hash)
+    if hit is None:
+        files = {name: text.encode("utf-8") for name, text in definition.files.items()}
+        hit = _COMPILED[definition.content_hash] = compile_process(files, definition.process_id)
+    return hit

@@ -1,0 +1,38 @@
+"""Unit of work: one session, one transaction per command (Cosmic Python, chapter 6)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import is_sqlite
+
+
+class UnitOfWork:
+    """`with uow:` opens a transaction; leaving without `commit()` rolls it back.
+
+    Write commands on SQLite take the write lock when they begin (BEGIN IMMEDIATE) so that concurrent
+    writers queue instead of failing half-way; read-only ones (`write=False`) never block writers.
+    """
+
+    def __init__(self, session_factory: sessionmaker, write: bool = True) -> None:
+        self.session_factory = session_factory
+        self.write = write
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.session_factory()
+        if self.write and is_sqlite(self.session.get_bind()):
+            self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def reader(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, write=False)

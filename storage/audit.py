@@ -1,0 +1,98 @@
+"""Hash-chained audit log: every event carries the hash of the previous one.
+
+Appends lock the single audit_head row (SELECT … FOR UPDATE on PostgreSQL; SQLite write transactions are
+already exclusive), so concurrent commands extend one chain instead of forking it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage.models import AuditEvent, AuditHead
+from storage.types import utcnow
+
+GENESIS = "0" * 64
+
+
+def _digest(seq: int, case_id: int | None, actor: str, action: str, at: datetime, payload: Any, prev: str) -> str:
+    body = json.dumps(
+        [seq, case_id, actor, action, at.isoformat(), payload, prev],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _json_safe(payload: dict[str, Any]) -> dict[str, Any]:
+    # What is hashed must be exactly what the JSON column gives back.
+    return json.loads(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def append(
+    session: Session, *, actor: str, action: str, payload: dict[str, Any], case_id: int | None = None
+) -> AuditEvent:
+    head = _locked_head(session)
+    payload = _json_safe(payload)
+    at = utcnow()
+    seq = head.last_seq + 1
+    digest = _digest(seq, case_id, actor, action, at, payload, head.last_hash)
+    event = AuditEvent(
+        seq=seq, case_id=case_id, actor=actor, action=action, at=at, payload=payload,
+        prev_hash=head.last_hash, hash=digest,
+    )
+    session.add(event)
+    head.last_seq, head.last_hash = seq, digest
+    session.flush()
+    return event
+
+
+def _locked_head(session: Session) -> AuditHead:
+    query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
+    if head is None:
+        # The migration creates the row; an emptied table is re-seeded without racing another writer.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(AuditHead).values(id=1, last_seq=0, last_hash=GENESIS).on_conflict_do_nothing()
+        )
+        head = session.execute(query.execution_options(populate_existing=True)).scalar_one()
+    return head
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    events: int
+    bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(session: Session, batch: int = 2000) -> ChainCheck:
+    """Recompute every hash in order; report the first altered, missing or extra row."""
+    prev, expected_seq, count, last_seq = GENESIS, 1, 0, 0
+    query = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for event in session.execute(query).scalars():
+        if event.seq != expected_seq:
+            return ChainCheck(False, count, expected_seq, "missing")
+        if event.prev_hash != prev:
+            return ChainCheck(False, count, event.seq, "broken link")
+        digest = _digest(event.seq, event.case_id, event.actor, event.action, event.at, event.payload, prev)
+        if digest != event.hash:
+            return ChainCheck(False, count, event.seq, "altered")
+        prev, expected_seq, count, last_seq = event.hash, expected_seq + 1, count + 1, event.seq
+    head = session.get(AuditHead, 1)
+    head_seq, head_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
+    if (head_seq, head_hash) != (last_seq, prev):
+        return ChainCheck(False, count, last_seq + 1, "missing tail")
+    return ChainCheck(True, count)
