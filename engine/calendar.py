@@ -178,9 +178,10 @@ class WorkingDayCalendar:
         return cls([*load_notice_dir(directory), *notices])
 
     def add_notice(self, notice: YearNotice) -> None:
-        self._notices[notice.year] = notice
-        # The notice may move days of the previous year too; clearing everything is simplest and rare.
-        self._years.clear()
+        # New dicts rather than in-place edits: a thread building a year from the old notices stores it in
+        # the old cache, which is dropped.  The notice may move days of the previous year, so drop all years.
+        self._notices = {**self._notices, notice.year: notice}
+        self._years = {}
 
     def notice(self, year: int) -> YearNotice | None:
         return self._notices.get(year)
@@ -199,9 +200,10 @@ class WorkingDayCalendar:
     # -- the per-year cache ------------------------------------------------------------------------------
 
     def _year(self, year: int) -> list[int]:
-        ordinals = self._years.get(year)
+        cache = self._years
+        ordinals = cache.get(year)
         if ordinals is None:
-            ordinals = self._years[year] = self._build(year)
+            ordinals = cache[year] = self._build(year)
         return ordinals
 
     def _build(self, year: int) -> list[int]:

@@ -106,7 +106,7 @@ class Extension:
 class ClockState:
     due_on: date | None  # None: uncovered year, or no department clock (applicant_due)
     running: bool  # False while an excluded suspension is open
-    suspended_working_days: int  # working days the clock stood still before the due date
+    suspended_working_days: int  # working days the clock stood still before the due date (0 if uncovered)
     extended_working_days: int
     uncovered_year: int | None
     suspended_days: int = 0  # the same stops in calendar days (what moved a "days" limit)

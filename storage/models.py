@@ -115,6 +115,10 @@ class Case(Base):
     accepted_on: Mapped[date | None] = mapped_column(Date)
     due_on: Mapped[date | None] = mapped_column(Date, index=True)
     next_timer_due: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The deadline clock (services.clock): statutory due date in due_on, the promised one here.
+    promised_due_on: Mapped[date | None] = mapped_column(Date, index=True)
+    clock_running: Mapped[bool] = mapped_column(Boolean, default=False)
+    clock_flag: Mapped[str | None] = mapped_column(Text)  # e.g. a year whose holiday notice is missing
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -174,3 +178,99 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class SchedulerLease(Base):
+    """One row per scheduler role; whoever holds an unexpired lease runs the jobs (see services.scheduler)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseSuspension(Base):
+    """Time not counted against the limit (行政许可法 Art.45): 补正, expert review, hearing, public notice."""
+
+    __tablename__ = "case_suspensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(String(120))  # the task or element that opened it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseExtension(Base):
+    """An extension of the limit (Art.42: +10 working days with the head's approval), with its reason."""
+
+    __tablename__ = "case_extensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    approved_by: Mapped[str] = mapped_column(String(80))
+    on_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HolidayNotice(Base):
+    """A year's holiday and 调休 notice entered by an admin (for years the calendar library lacks)."""
+
+    __tablename__ = "holiday_notices"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holidays: Mapped[list[str]] = mapped_column(JSON)
+    workdays: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    entered_by: Mapped[str] = mapped_column(String(80))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MatterSetting(Base):
+    """Editable settings over the catalog: the promised limit (承诺时限) and the owner of a matter."""
+
+    __tablename__ = "matter_settings"
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    promised_value: Mapped[int | None] = mapped_column(Integer)
+    promised_unit: Mapped[str | None] = mapped_column(String(20))
+    owner_unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reminder(Base):
+    """A reminder exists once per subject, kind and threshold: `key` is unique, so a job may run any number
+    of times. It is addressed to a unit and/or a role; each reader marks it read for themselves."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_unit_created", "unit_code", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    subject_type: Mapped[str] = mapped_column(String(20))  # case | matter
+    subject_id: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    matter_code: Mapped[str | None] = mapped_column(String(10))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    role: Mapped[str | None] = mapped_column(String(20), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    msgid: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReminderRead(Base):
+    __tablename__ = "reminder_reads"
+
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
