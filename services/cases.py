@@ -14,13 +14,14 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.errors import ScriptError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
+from engine.errors import ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, credit_code
+from services import audit_log, clock, credit_code
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -86,23 +87,25 @@ def _get_task(session: Session, task_id: str) -> HumanTask:
     return task
 
 
+# Case columns derived from the workflow or its clock; written by the guarded UPDATE together with the state.
+_DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due_on", "promised_due_on",
+            "clock_running", "clock_flag", "trips", "trip_flag")
+
+
 def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
     """Write the new state only if nobody else did since we read it."""
     now = utcnow()
-    values: dict[str, Any] = {
-        "state": runtime.dumps(wf),
-        "serializer_version": runtime.SERIALIZER_VERSION,
-        "version": seen_version + 1,
-        "updated_at": now,
-        "next_timer_due": runtime.next_timer_due(wf),
-        "status": case.status,
-        "incident": case.incident,
-        "outcome": case.outcome,
-        "completed_at": case.completed_at,
-    }
     if case.status == "active" and runtime.is_completed(wf):
-        data = runtime.workflow_data(wf)
-        values.update(status="completed", completed_at=now, outcome=_outcome(data))
+        case.status, case.completed_at = "completed", now
+        case.outcome = _outcome(runtime.workflow_data(wf))
+    values: dict[str, Any] = {name: getattr(case, name) for name in _DERIVED}
+    values.update(
+        state=runtime.dumps(wf),
+        serializer_version=runtime.SERIALIZER_VERSION,
+        version=seen_version + 1,
+        updated_at=now,
+        next_timer_due=runtime.next_timer_due(wf),
+    )
     result = session.execute(
         update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
         .execution_options(synchronize_session=False)
@@ -111,7 +114,8 @@ def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
         raise Conflict(N_("This case was changed by someone else in the meantime. "
                           "Reload the page to see the current state; nothing was saved."))
     for key, value in values.items():
-        setattr(case, key, value)
+        # Already written: record as the loaded value so the ORM does not write the state a second time.
+        set_committed_value(case, key, value)
     return seen_version + 1
 
 
@@ -222,6 +226,7 @@ def register_case(
         if wf is None:  # the start itself failed: keep the case as an incident with no state
             case.version = 1
         else:
+            clock.refresh(session, case, wf)
             _save_case(session, case, wf, seen_version=0)
             _sync_tasks(session, case, wf, None, actor)
         audit_log.record(
@@ -354,6 +359,7 @@ def complete_task(
             _advance_or_incident(case, run)
         except runtime.TaskNotReady:
             raise Conflict(N_("This task was already completed or cancelled.")) from None
+        clock.refresh(session, case, wf)
         version = _save_case(session, case, wf, seen)
         new_ids = _sync_tasks(session, case, wf, task_id, actor)
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
@@ -423,6 +429,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         wf = runtime.loads(case.state)
         before = runtime.workflow_data(wf)
         _advance_or_incident(case, lambda: runtime.advance(wf))
+        clock.refresh(session, case, wf)
         _save_case(session, case, wf, seen)
         _sync_tasks(session, case, wf, None, actor)
         old, new = audit_log.changed(before, runtime.workflow_data(wf))

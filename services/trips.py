@@ -1,0 +1,80 @@
+"""Trip accounting (跑动次数) under the run-once (只跑一次) rules. Pure: no I/O.
+
+A trip (跑动) is one physical visit by the applicant to the window: to apply, to bring materials, to collect the
+result. Modes named in the 2018 plan (吉环法字〔2018〕3号, item 8):
+
+    现场申请 + 邮寄送达   window + post    1 trip
+    邮寄申请 + 现场取件   post   + window  1 trip
+    网上申请 + 现场取件   online + window  1 trip
+    现场申请 + 现场取件   window + window  2 trips, or 1 when the result is handed over in the same visit (即办)
+    网上办理 / 邮寄取送   online|post + online|post  0 trips (零跑动)
+
+Every 补正 (supplement) the applicant had to bring in person adds one trip, and so does any other recorded visit.
+A case meets run-once when it took at most one trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHANNELS = {"window": "现场申请", "post": "邮寄申请", "online": "网上申请"}
+DELIVERY_MODES = {"window": "现场取件", "post": "邮寄送达", "online": "网上下载"}
+RUN_ONCE_LIMIT = 1
+
+
+@dataclass(frozen=True)
+class TripCount:
+    trips: int
+    meets_run_once: bool  # trips <= 1
+    zero_trip: bool  # trips == 0 (零跑动)
+    reasons: list[str] = field(default_factory=list)  # Chinese, one line per counted trip (+ why over one)
+
+
+def count_trips(
+    channel: str,
+    delivery_mode: str,
+    *,
+    same_visit_handover: bool = False,
+    in_person_supplements: int = 0,
+    extra_visits: int = 0,
+) -> TripCount:
+    """Count the applicant's trips for one case.
+
+    channel: how the application came in (window/post/online); delivery_mode: how the result goes out
+    (window/post/online); same_visit_handover: the result was handed over during the application visit (即办,
+    only meaningful for window + window); in_person_supplements: 补正 rounds the applicant brought to the window;
+    extra_visits: any other recorded visit (e.g. revised materials brought in person).
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"未知的申请方式 channel={channel!r}，应为 {sorted(CHANNELS)} 之一")
+    if delivery_mode not in DELIVERY_MODES:
+        raise ValueError(f"未知的送达方式 delivery_mode={delivery_mode!r}，应为 {sorted(DELIVERY_MODES)} 之一")
+    for name, value in (("in_person_supplements", in_person_supplements), ("extra_visits", extra_visits)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} 必须是非负整数，收到 {value!r}")
+
+    trips = 0
+    reasons: list[str] = []
+    mode = f"{CHANNELS[channel]}+{DELIVERY_MODES[delivery_mode]}"
+    if channel == "window":
+        trips += 1
+        reasons.append("现场申请：申请人到窗口递交申请材料，计 1 次跑动")
+    if delivery_mode == "window":
+        if channel == "window" and same_visit_handover:
+            reasons.append("当场办结、当场领取（即办）：领取与申请为同一次到窗口，不另计跑动")
+        else:
+            trips += 1
+            reasons.append("现场取件：申请人到窗口领取办理结果，计 1 次跑动")
+    elif same_visit_handover:
+        reasons.append("“当场领取”仅适用于现场申请+现场取件，本件不适用，已忽略")
+    if channel != "window" and delivery_mode != "window":
+        reasons.append(f"{mode}：申请和取件均无需到窗口（零跑动）")
+    if in_person_supplements:
+        trips += in_person_supplements
+        reasons.append(f"补正材料由申请人到窗口递交 {in_person_supplements} 次，每次计 1 次跑动")
+    if extra_visits:
+        trips += extra_visits
+        reasons.append(f"其他到窗口递交材料 {extra_visits} 次，每次计 1 次跑动")
+    if trips > RUN_ONCE_LIMIT:
+        reasons.append(f"共跑动 {trips} 次，超过“只跑一次”的上限（{RUN_ONCE_LIMIT} 次），未达到“只跑一次”")
+    return TripCount(trips=trips, meets_run_once=trips <= RUN_ONCE_LIMIT, zero_trip=trips == 0, reasons=reasons)

@@ -1,0 +1,1 @@
+"""BPMN diagrams, the matter catalog and its loader."""

@@ -1,0 +1,1 @@
+"""Tools that (re)draw the diagrams; see diagrams.py."""
