@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from engine.errors import BpmnError
 from flask import Flask, current_app
 
+from engine.errors import BpmnError
 from services import definitions, demo, users
 from services.actors import Actor
 from services.errors import ServiceError

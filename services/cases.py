@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
-from engine.errors import ScriptError
+from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code
+from services import audit_log, clock, credit_code, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -95,9 +95,11 @@ _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due
 def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
     """Write the new state only if nobody else did since we read it."""
     now = utcnow()
+    data = runtime.workflow_data(wf)
     if case.status == "active" and runtime.is_completed(wf):
         case.status, case.completed_at = "completed", now
-        case.outcome = _outcome(runtime.workflow_data(wf))
+        case.outcome = _outcome(data)
+    _record_trips(case, data)
     values: dict[str, Any] = {name: getattr(case, name) for name in _DERIVED}
     values.update(
         state=runtime.dumps(wf),
@@ -117,6 +119,19 @@ def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
         # Already written: record as the loaded value so the ORM does not write the state a second time.
         set_committed_value(case, key, value)
     return seen_version + 1
+
+
+def _record_trips(case: Case, data: dict[str, Any]) -> None:
+    """Trips by the run-once rules, from what the case recorded so far (补正 visits, same-visit hand-over)."""
+    count = trips.count_trips(
+        case.channel,
+        case.delivery_mode,
+        same_visit_handover=bool(data.get("same_visit_handover", False)),
+        in_person_supplements=int(data.get("in_person_supplements") or 0),
+        extra_visits=int(data.get("extra_visits") or 0),
+    )
+    case.trips = count.trips
+    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
 
 
 def _outcome(data: dict[str, Any]) -> str | None:
@@ -359,6 +374,9 @@ def complete_task(
             _advance_or_incident(case, run)
         except runtime.TaskNotReady:
             raise Conflict(N_("This task was already completed or cancelled.")) from None
+        except DataError as err:
+            raise InvalidInput(N_("The form has errors; see the marked fields."),
+                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
         clock.refresh(session, case, wf)
         version = _save_case(session, case, wf, seen)
         new_ids = _sync_tasks(session, case, wf, task_id, actor)
@@ -428,7 +446,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         seen = case.version
         wf = runtime.loads(case.state)
         before = runtime.workflow_data(wf)
-        _advance_or_incident(case, lambda: runtime.advance(wf))
+        _advance_or_incident(case, lambda: runtime.advance(wf, now))
         clock.refresh(session, case, wf)
         _save_case(session, case, wf, seen)
         _sync_tasks(session, case, wf, None, actor)

@@ -1,14 +1,700 @@
-"""The case deadline clock, refreshed after every command that changes a case.
+"""The case deadline clock, refreshed after every command that changes a case; and the controllable "now".
 
-(Filled in by the deadlines work: acceptance date, suspensions by stepKind, due dates.)
+What it keeps, per case (the facts are rows, the dates are derived from them by ``engine.deadlines``):
+
+- ``cases.accepted_on``: the Beijing date on which ``accepted`` first became true in the workflow data (the shared
+  acceptance call activity sets it).  A filing matter (kind ``filing``: 备案) has no acceptance step: the
+  department's clock starts when the filing is registered (行政许可法 Art.32: what is not refused is accepted on
+  receipt).
+- ``case_clocks``: the statutory and promised limits the case runs against, fixed at acceptance (the promise
+  told to the applicant; ``matter_settings.promised_*`` overrides the catalog's for cases accepted afterwards),
+  and the matter's ``excluded_time`` step kinds.
+- ``case_suspensions``: one open row per excluded step kind while the case is at an element carrying
+  ``spiffworkflow:property name="stepKind"`` of that kind; closed (``end_on`` = today) when the case leaves it.
+- ``case_extensions``: ``extend_deadline`` (厅领导 lead or admin, audited).
+- ``cases.due_on`` (statutory), ``promised_due_on``, ``clock_running``, ``clock_flag`` (``uncovered_year:<year>``
+  when a deadline needs a year whose holiday notice is missing: it is never guessed).
+
+The clock stops for good once a decision is recorded (``decision`` in the data) or the case ends.
+
+"Now" is ``now()`` / ``today()``: the real time unless a test or the simulated scheduler set a source
+(``frozen(...)``, ``SimulatedClock``, or the environment variables ``RUNONCE_CLOCK_START`` /
+``RUNONCE_CLOCK_SPEED``).  While a source is set, SpiffWorkflow's timers use it too.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from storage.models import Case
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalendar, YearNotice
+from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
+from services import audit_log
+from services.actors import Actor
+from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from services.uow import UnitOfWork
+from storage.models import (
+    Case,
+    CaseClock,
+    CaseExtension,
+    CaseSuspension,
+    HolidayNotice,
+    HumanTask,
+    MatterSetting,
+    Unit,
+)
+
+log = logging.getLogger(__name__)
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+LEADERSHIP_UNIT = "leadership"  # 厅领导: its leads approve extensions (行政许可法 Art.42)
+DEFAULT_EXTENSION_LIMIT = 10  # working days, Art.42, when the catalog names no other
+FLAG_UNCOVERED = "uncovered_year"
+ENV_START = "RUNONCE_CLOCK_START"
+ENV_SPEED = "RUNONCE_CLOCK_SPEED"
+
+
+# ================================================================ controllable time
+
+
+class FrozenClock:
+    """A clock that stands still until it is moved (tests)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = _aware(moment)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        self.moment = _aware(moment)
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+class SimulatedClock:
+    """Starts at ``start`` and runs ``speed`` times faster than real time (simulated scheduler runs)."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        self.start = _aware(start)
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
+
+
+_source: Callable[[], datetime] | None = None
+_patch_lock = threading.Lock()
+_real_engine_datetime: Any = None
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("a clock needs an aware datetime (with a time zone)")
+    return moment.astimezone(UTC)
+
+
+def now() -> datetime:
+    """The current time, aware UTC: the real clock unless a source was set."""
+    source = _source
+    return _aware(source()) if source is not None else datetime.now(UTC)
+
+
+def beijing_date(moment: datetime | None = None) -> date:
+    return (moment or now()).astimezone(BEIJING).date()
+
+
+def today() -> date:
+    """Today in Beijing: the date every deadline is counted in."""
+    return beijing_date(now())
+
+
+def set_source(source: Callable[[], datetime] | datetime | None) -> None:
+    """Replace the clock (None: the real one).  SpiffWorkflow's timers follow while a source is set."""
+    global _source
+    if isinstance(source, datetime):
+        source = FrozenClock(source)
+    _source = source
+    _patch_engine_timers(source is not None)
+
+
+@contextmanager
+def frozen(moment: datetime) -> Iterator[FrozenClock]:
+    """``with clock.frozen(datetime(2018, 2, 9, 9, tzinfo=BEIJING)) as c: ... c.set(...)``."""
+    previous = _source
+    fake = FrozenClock(moment)
+    set_source(fake)
+    try:
+        yield fake
+    finally:
+        set_source(previous)
+
+
+def install_from_env(environ: dict[str, str] | None = None) -> SimulatedClock | None:
+    """``RUNONCE_CLOCK_START`` (ISO datetime with zone) and ``RUNONCE_CLOCK_SPEED`` (default 1): a simulated
+    clock for a whole process (the multi-process scheduler test).  Returns None when not configured."""
+    env = os.environ if environ is None else environ
+    start = env.get(ENV_START)
+    if not start:
+        return None
+    simulated = SimulatedClock(datetime.fromisoformat(start), float(env.get(ENV_SPEED, "1")))
+    log.warning("simulated clock: starts at %s, %sx real time", simulated.start.isoformat(), simulated.speed)
+    set_source(simulated)
+    return simulated
+
+
+def _patch_engine_timers(on: bool) -> None:
+    """SpiffWorkflow reads ``datetime.now(timezone.utc)`` in its timer module and has no clock to inject."""
+    global _real_engine_datetime
+    try:
+        from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+    except ImportError:  # pragma: no cover - the engine always ships it
+        return
+    with _patch_lock:
+        if _real_engine_datetime is None:
+            _real_engine_datetime = spiff_timer.datetime
+        real = _real_engine_datetime
+        if not on:
+            spiff_timer.datetime = real
+            return
+
+        class ClockDatetime(real):  # type: ignore[misc, valid-type]
+            @classmethod
+            def now(cls, tz=None):  # noqa: ANN001, ANN206 - the datetime signature
+                moment = now()
+                return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+
+        spiff_timer.datetime = ClockDatetime
+
+
+# ================================================================ calendar and catalog
+
+
+_calendar_lock = threading.Lock()
+_calendar_cache: dict[str, Any] = {"key": None, "calendar": None}
+
+
+def notice_from_row(row: HolidayNotice) -> YearNotice:
+    return YearNotice(
+        row.year,
+        holidays=[date.fromisoformat(d) for d in row.holidays],
+        extra_workdays=[date.fromisoformat(d) for d in row.workdays],
+        source=row.source,
+    )
+
+
+def calendar(session: Session) -> WorkingDayCalendar:
+    """Working days from chinesecalendar, ``workflows/holidays/*.toml`` and the admin-entered
+    ``holiday_notices`` rows (which win).  Rebuilt only when a row or a file changed."""
+    rows = session.execute(select(HolidayNotice.year, HolidayNotice.entered_at)).all()
+    files = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in DEFAULT_NOTICE_DIR.glob("*.toml")))
+    key = repr((files, sorted((year, at.isoformat()) for year, at in rows)))
+    with _calendar_lock:
+        if _calendar_cache["key"] == key:
+            return _calendar_cache["calendar"]
+    notices = [notice_from_row(r) for r in session.execute(select(HolidayNotice)).scalars()]
+    built = WorkingDayCalendar.from_directory(DEFAULT_NOTICE_DIR, notices)
+    with _calendar_lock:
+        _calendar_cache.update(key=key, calendar=built)
+    return built
+
+
+@cache
+def catalog():
+    from workflows.catalog import load_catalog
+
+    return load_catalog()
+
+
+def _matter(code: str):
+    try:
+        return catalog().matter(code)
+    except KeyError:
+        return None
+
+
+# ================================================================ reading the workflow
+
+
+@dataclass(frozen=True)
+class WorkflowFacts:
+    accepted: bool
+    decided: bool
+    completed: bool
+    report_type: str | None
+    step_kinds: dict[str, str]  # stepKind -> id of a current element carrying it
+
+
+def _spiff_workflow(wf: Any) -> Any:
+    if hasattr(wf, "get_tasks"):
+        return wf
+    for name in ("workflow", "bpmn_workflow", "wf"):
+        inner = getattr(wf, name, None)
+        if inner is not None and hasattr(inner, "get_tasks"):
+            return inner
+    raise TypeError(f"not a SpiffWorkflow workflow: {type(wf).__name__}")
+
+
+def workflow_facts(wf: Any) -> WorkflowFacts:
+    """What the clock needs from the engine: the current elements (READY user tasks, WAITING timer and
+    other catch events, STARTED call activities) with their ``stepKind`` property, and a few data keys."""
+    from SpiffWorkflow.util.task import TaskState
+
+    wf = _spiff_workflow(wf)
+    current = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+    datas = [t.data for t in current]
+    last = getattr(wf, "last_task", None)
+    if last is not None:
+        datas.append(last.data)
+    datas.append(getattr(wf, "data", None) or {})
+    kinds: dict[str, str] = {}
+    for task in current:
+        props = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
+        kind = props.get("stepKind")
+        if kind:
+            kinds.setdefault(str(kind), str(task.task_spec.name))
+    report_type = next((d["report_type"] for d in datas if d.get("report_type")), None)
+    return WorkflowFacts(
+        accepted=any(d.get("accepted") is True for d in datas),
+        decided=any(d.get("decision") in ("approve", "refuse") for d in datas),
+        completed=bool(wf.is_completed()),
+        report_type=str(report_type) if report_type else None,
+        step_kinds=kinds,
+    )
+
+
+# ================================================================ the clock of one case
+
+
+@dataclass(frozen=True)
+class ClockResult:
+    due_on: date | None
+    promised_due_on: date | None
+    running: bool
+    flag: str | None
+    statutory: ClockState | None
+    promised: ClockState | None
+
+
+def _limit(value: int | None, unit: str | None) -> Limit | None:
+    if not unit:
+        return None
+    if unit == "applicant_due":
+        return Limit(0, "applicant_due")
+    if value is None:
+        return None
+    return Limit(value, unit)  # type: ignore[arg-type]
+
+
+def _new_clock_row(session: Session, case: Case, matter: Any, report_type: str | None) -> CaseClock:
+    statutory = matter.statutory_for(report_type) if matter else None
+    promised = matter.promised_for(report_type) if matter else None
+    promised_value = promised.value if promised else None
+    promised_unit = promised.unit if promised else None
+    setting = session.get(MatterSetting, case.matter_code)
+    if setting is not None and setting.promised_value and setting.promised_unit:
+        promised_value, promised_unit = setting.promised_value, setting.promised_unit
+    return CaseClock(
+        case_id=case.id,
+        report_type=report_type,
+        statutory_value=statutory.value if statutory else None,
+        statutory_unit=statutory.unit if statutory else None,
+        statutory_extendable_by=getattr(statutory, "extendable_by", None) if statutory else None,
+        promised_value=promised_value,
+        promised_unit=promised_unit,
+        excluded_kinds=sorted(matter.excluded_time) if matter else [],
+        updated_at=now(),
+    )
 
 
 def refresh(session: Session, case: Case, wf) -> None:
-    """Bring the case's clock rows and due dates up to date with the workflow's state."""
+    """Bring the case's clock rows and due dates up to date with the workflow's state.
+
+    Called by every case command after the engine ran and before the case is saved; sets the derived
+    attributes on ``case`` (the command's guarded UPDATE writes them) and adds/closes suspension rows."""
+    on = today()
+    facts = workflow_facts(wf)
+    matter = _matter(case.matter_code)
+    if case.accepted_on is None:
+        filing = matter is not None and matter.kind == "filing" and case.status == "active"
+        if facts.accepted or filing:
+            case.accepted_on = on
+    if case.accepted_on is None:
+        case.clock_running = False
+        return
+    row = session.get(CaseClock, case.id)
+    if row is None:
+        row = _new_clock_row(session, case, matter, facts.report_type)
+        session.add(row)
+    ended = facts.completed or case.status in ("completed", "withdrawn")
+    if (ended or facts.decided) and row.stopped_on is None:
+        row.stopped_on = on
+        row.updated_at = now()
+    excluded = set(row.excluded_kinds or ())
+    current = {} if row.stopped_on else {k: e for k, e in facts.step_kinds.items() if k in excluded}
+    open_rows = session.execute(
+        select(CaseSuspension).where(CaseSuspension.case_id == case.id, CaseSuspension.end_on.is_(None))
+    ).scalars().all()
+    still_open = set()
+    for sus in open_rows:
+        if sus.kind in current and sus.kind not in still_open:
+            still_open.add(sus.kind)
+        else:
+            sus.end_on = max(on, sus.start_on)
+    for kind, element in sorted(current.items()):
+        if kind not in still_open:
+            session.add(CaseSuspension(case_id=case.id, kind=kind, start_on=on, source=element[:120]))
+    session.flush()
+    recompute(session, case, on)
+
+
+def recompute(session: Session, case: Case, on: date | None = None) -> ClockResult:
+    """Due dates from the stored facts (no workflow needed); sets them on ``case`` and on its open task rows."""
+    on = on or today()
+    row = session.get(CaseClock, case.id) if case.accepted_on else None
+    if row is None:
+        case.due_on = case.promised_due_on = None
+        case.clock_running, case.clock_flag = False, None
+        return ClockResult(None, None, False, None, None, None)
+    suspensions = [
+        Suspension(s.kind, s.start_on, s.end_on)
+        for s in session.execute(
+            select(CaseSuspension).where(CaseSuspension.case_id == case.id).order_by(CaseSuspension.id)
+        ).scalars()
+    ]
+    extensions = [
+        Extension(x.working_days, x.reason or "-", x.approved_by, x.on_date)
+        for x in session.execute(
+            select(CaseExtension).where(CaseExtension.case_id == case.id).order_by(CaseExtension.id)
+        ).scalars()
+    ]
+    cal = calendar(session)
+    kinds = frozenset(row.excluded_kinds or ())
+    states: list[ClockState | None] = []
+    for value, unit in ((row.statutory_value, row.statutory_unit), (row.promised_value, row.promised_unit)):
+        limit = _limit(value, unit)
+        states.append(None if limit is None else compute_due(
+            cal, accepted_on=case.accepted_on, limit=limit, suspensions=suspensions, extensions=extensions,
+            excluded_kinds=kinds, today=on,
+        ))
+    statutory, promised = states
+    uncovered = sorted({s.uncovered_year for s in states if s is not None and s.uncovered_year is not None})
+    paused = any(s.end is None and s.kind in kinds for s in suspensions)
+    result = ClockResult(
+        due_on=statutory.due_on if statutory else None,
+        promised_due_on=promised.due_on if promised else None,
+        running=row.stopped_on is None and case.status in ("active", "incident") and not paused,
+        flag=f"{FLAG_UNCOVERED}:{uncovered[0]}" if uncovered else None,
+        statutory=statutory,
+        promised=promised,
+    )
+    case.due_on, case.promised_due_on = result.due_on, result.promised_due_on
+    case.clock_running, case.clock_flag = result.running, result.flag
+    # Open task rows carry the case's due date for the worklists' "due soon / overdue" filters.
+    session.execute(
+        update(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready")
+        .values(due_at=due_at(result.due_on)).execution_options(synchronize_session=False)
+    )
+    return result
+
+
+def due_at(due_on: date | None) -> datetime | None:
+    """A due date ends at the close of that day in Beijing (as ``services.cases.case_due_at``)."""
+    return None if due_on is None else datetime.combine(due_on, dtime(23, 59, 59), tzinfo=BEIJING)
+
+
+_CLOCK_COLUMNS = ("due_on", "promised_due_on", "clock_running", "clock_flag")
+
+
+def _store(session: Session, case: Case, seen_version: int, bump: bool) -> bool:
+    """Write the derived clock columns guarded by the version read.  A pure re-derivation (no new fact) does
+    not bump the version: a command that read the case before still saves, with its own fresh derivation."""
+    values: dict[str, Any] = {name: getattr(case, name) for name in _CLOCK_COLUMNS}
+    if bump:
+        values.update(version=seen_version + 1, updated_at=now())
+    result = session.execute(
+        update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(case, key, value)
+    return True
+
+
+def rederive(session: Session, case: Case, on: date | None = None) -> bool:
+    """Recompute a stored case's clock outside a case command (a new holiday notice, a clock that stands
+    still while suspended, a flagged year).  False when the case changed meanwhile (its command derived it)."""
+    seen = case.version
+    before = tuple(getattr(case, name) for name in _CLOCK_COLUMNS)
+    recompute(session, case, on)
+    after = tuple(getattr(case, name) for name in _CLOCK_COLUMNS)
+    if before == after:
+        for name, value in zip(_CLOCK_COLUMNS, after, strict=True):
+            set_committed_value(case, name, value)
+        return False
+    return _store(session, case, seen, bump=False)
+
+
+# ================================================================ for the web: display and admin lists
+
+
+@dataclass(frozen=True)
+class DaysLeft:
+    statutory: int | None  # working days: 0 on the due date, < 0 overdue; None without a date
+    promised: int | None
+    running: bool
+    problem: str | None = None  # e.g. the uncovered year's message
+
+
+def days_left(session: Session, case: Case, on: date | None = None) -> DaysLeft:
+    """Working days left against both limits, for display (the web calls this; it never guesses a year)."""
+    on = on or today()
+    cal = calendar(session)
+    values: list[int | None] = []
+    problem = None
+    for due in (case.due_on, case.promised_due_on):
+        if due is None:
+            values.append(None)
+            continue
+        try:
+            values.append(working_days_left(cal, due, on))
+        except UncoveredYear as err:
+            values.append(None)
+            problem = str(err)
+    if problem is None and case.clock_flag:
+        problem = str(UncoveredYear(flag_year(case.clock_flag) or 0))
+    return DaysLeft(values[0], values[1], bool(case.clock_running), problem)
+
+
+def flag_year(flag: str | None) -> int | None:
+    if flag and flag.startswith(f"{FLAG_UNCOVERED}:"):
+        try:
+            return int(flag.split(":", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
+def describe_flag(flag: str | None) -> tuple[str, dict[str, Any]] | None:
+    """A case's clock flag as (English message id, params) for the web to translate."""
+    year = flag_year(flag)
+    if year is None:
+        return None
+    return (N_("The holiday notice for %(year)s has not been entered; this time limit cannot be computed."),
+            {"year": year})
+
+
+@dataclass(frozen=True)
+class UncoveredCase:
+    case_id: int
+    reference: str
+    matter_code: str
+    accepted_on: date | None
+    year: int
+
+
+def uncovered_cases(session: Session) -> list[UncoveredCase]:
+    """Open cases whose deadline needs a year without holiday data (for the admins' list)."""
+    rows = session.execute(
+        select(Case.id, Case.reference, Case.matter_code, Case.accepted_on, Case.clock_flag)
+        .where(Case.clock_flag.like(f"{FLAG_UNCOVERED}:%"), Case.status.in_(("active", "incident")))
+        .order_by(Case.accepted_on, Case.id)
+    ).all()
+    return [UncoveredCase(r.id, r.reference, r.matter_code, r.accepted_on, flag_year(r.clock_flag) or 0)
+            for r in rows]
+
+
+def uncovered_years(session: Session) -> dict[int, int]:
+    """Year → number of open cases waiting for its holiday notice."""
+    counts: dict[int, int] = {}
+    for item in uncovered_cases(session):
+        counts[item.year] = counts.get(item.year, 0) + 1
+    return counts
+
+
+# ================================================================ commands
+
+
+def _is_leadership_lead(session: Session, actor: Actor) -> bool:
+    if not actor.has_role("lead"):
+        return False
+    if actor.unit_code == LEADERSHIP_UNIT:
+        return True
+    unit = session.get(Unit, LEADERSHIP_UNIT)
+    return unit is not None and unit.name_zh in actor.lanes
+
+
+def extend_deadline(uow: UnitOfWork, case_id: int, working_days: int, reason: str, actor: Actor) -> ClockResult:
+    """Extend a case's limit by ``working_days`` (行政许可法 Art.42: +10 working days with the approval of the
+    department's head, the reasons told to the applicant).  Only a lead of 厅领导 or an admin; audited."""
+    reason = (reason or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors["reason"] = N_("This field is required.")
+    if isinstance(working_days, bool) or not isinstance(working_days, int) or working_days < 1:
+        errors["working_days"] = N_("Must be at least %(limit)s.") % {"limit": 1}
+    if errors:
+        raise InvalidInput(N_("The extension has errors; see the marked fields."), errors)
+    with uow:
+        session = uow.session
+        if not (actor.has_role("admin", "system") or _is_leadership_lead(session, actor)):
+            raise Forbidden(N_("Only department leadership can extend a time limit."))
+        case = session.get(Case, case_id)
+        if case is None:
+            raise NotFound(N_("Case %(id)s does not exist."), id=case_id)
+        row = session.get(CaseClock, case_id)
+        if case.status != "active" or case.accepted_on is None or row is None or row.stopped_on is not None:
+            raise Conflict(N_("This case has no running time limit to extend."))
+        used = sum(session.execute(
+            select(CaseExtension.working_days).where(CaseExtension.case_id == case_id)
+        ).scalars())
+        allowed = row.statutory_extendable_by or DEFAULT_EXTENSION_LIMIT
+        if used + working_days > allowed:
+            raise InvalidInput(
+                N_("The time limit can be extended by at most %(limit)s working days in all."),
+                {"working_days": N_("Too many working days.")}, limit=allowed,
+            )
+        on = today()
+        if case.due_on is not None and on > case.due_on:
+            raise Conflict(N_("The time limit expired on %(date)s; it can no longer be extended."),
+                           date=case.due_on.isoformat())
+        seen = case.version
+        before = {"due_on": _iso(case.due_on), "promised_due_on": _iso(case.promised_due_on)}
+        session.add(CaseExtension(case_id=case_id, working_days=working_days, reason=reason,
+                                  approved_by=actor.username, on_date=on))
+        session.flush()
+        result = recompute(session, case, on)
+        if not _store(session, case, seen, bump=True):
+            raise Conflict(N_("This case was changed by someone else in the meantime. "
+                              "Reload the page to see the current state; nothing was saved."))
+        audit_log.record(session, actor, "case.extended", case_id=case_id, working_days=working_days,
+                         reason=reason, before=before,
+                         after={"due_on": _iso(case.due_on), "promised_due_on": _iso(case.promised_due_on)})
+        uow.commit()
+        return result
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def save_holiday_notice(
+    uow: UnitOfWork, *, year: int, holidays: list[date], workdays: list[date], source: str, actor: Actor
+) -> int:
+    """An admin enters (or corrects) a year's State Council holiday notice; every open clock is re-derived.
+    Returns the number of cases whose dates changed."""
+    if not actor.has_role("admin", "system"):
+        raise Forbidden(N_("Only an administrator can enter holiday notices."))
+    try:
+        notice = YearNotice(year, holidays, workdays, source)
+    except ValueError as err:
+        raise InvalidInput(N_("The holiday notice is not valid: %(problem)s"), problem=str(err)) from None
+    with uow:
+        session = uow.session
+        row = session.get(HolidayNotice, year)
+        before = None
+        if row is None:
+            row = HolidayNotice(year=year)
+            session.add(row)
+        else:
+            before = {"holidays": row.holidays, "workdays": row.workdays, "source": row.source}
+        row.holidays = sorted(d.isoformat() for d in notice.holidays)
+        row.workdays = sorted(d.isoformat() for d in notice.extra_workdays)
+        row.source, row.entered_by, row.entered_at = notice.source, actor.username, now()
+        session.flush()
+        audit_log.record(session, actor, "holiday_notice.saved", before=before,
+                         after={"year": year, "holidays": row.holidays, "workdays": row.workdays,
+                                "source": row.source})
+        changed = _rederive_open_cases(session)
+        uow.commit()
+        return changed
+
+
+def _rederive_open_cases(session: Session, only_flagged: bool = False) -> int:
+    query = select(Case).where(Case.status.in_(("active", "incident")), Case.accepted_on.is_not(None))
+    if only_flagged:
+        query = query.where(Case.clock_flag.is_not(None))
+    changed = 0
+    for case in session.execute(query.order_by(Case.id)).scalars():
+        changed += rederive(session, case)
+    return changed
+
+
+def save_matter_setting(
+    uow: UnitOfWork,
+    matter_code: str,
+    *,
+    actor: Actor,
+    promised_value: int | None = None,
+    promised_unit: str | None = None,
+    owner_unit_code: str | None = None,
+) -> None:
+    """Override a matter's promised limit (承诺时限; applies to cases accepted from now on) and/or name the
+    unit responsible for it (a matter the plan left without one).  Admin only; audited."""
+    if not actor.has_role("admin", "system"):
+        raise Forbidden(N_("Only an administrator can change a matter's settings."))
+    if _matter(matter_code) is None:
+        raise NotFound(N_("Unknown matter %(code)s."), code=matter_code)
+    if (promised_value is None) != (promised_unit is None) or (
+        promised_unit is not None and promised_unit not in ("working_days", "days")
+    ) or (promised_value is not None and promised_value < 1):
+        raise InvalidInput(N_("The promised time limit needs a positive number of working days or days."),
+                           {"promised_value": N_("Choose one of the offered values.")})
+    with uow:
+        session = uow.session
+        if owner_unit_code and session.get(Unit, owner_unit_code) is None:
+            raise InvalidInput(N_("Unknown unit %(code)s."), {"owner_unit_code": N_("Unknown unit.")},
+                               code=owner_unit_code)
+        row = session.get(MatterSetting, matter_code)
+        before = None
+        if row is None:
+            row = MatterSetting(matter_code=matter_code)
+            session.add(row)
+        else:
+            before = {"promised_value": row.promised_value, "promised_unit": row.promised_unit,
+                      "owner_unit_code": row.owner_unit_code}
+        row.promised_value, row.promised_unit = promised_value, promised_unit
+        row.owner_unit_code = owner_unit_code or None
+        row.updated_by, row.updated_at = actor.username, now()
+        session.flush()
+        audit_log.record(session, actor, "matter_setting.saved", before=before,
+                         after={"matter_code": matter_code, "promised_value": promised_value,
+                                "promised_unit": promised_unit, "owner_unit_code": owner_unit_code})
+        uow.commit()
+
+
+def responsible_unit(session: Session, matter_code: str) -> str | None:
+    """The unit answering for a matter: the admin's setting, else the plan's unit; None when the plan names
+    none and nobody assigned one (matter 11)."""
+    setting = session.get(MatterSetting, matter_code)
+    if setting is not None and setting.owner_unit_code:
+        return setting.owner_unit_code
+    matter = _matter(matter_code)
+    return (matter.unit or None) if matter else None
+
+
+def handling_unit(session: Session, matter_code: str) -> str | None:
+    """Who handles the matter's cases meanwhile: the responsible unit, else the catalog's stand-in owner."""
+    unit = responsible_unit(session, matter_code)
+    if unit:
+        return unit
+    matter = _matter(matter_code)
+    return (matter.owner or None) if matter else None

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.definitions import CompiledProcess, compile_process, content_hash
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.definitions import CompiledProcess, compile_process, content_hash
+from engine.expressions import BPMN_NS
+from engine.xml_safety import load_xml
 from services import audit_log
 from services.actors import Actor
-from services.errors import N_, NotFound
+from services.errors import N_, Conflict, NotFound
 from services.uow import UnitOfWork
 from storage.models import ProcessDefinition
 
@@ -48,8 +51,11 @@ def deploy_bundle(
     Raises engine.errors.BpmnError (file, line, element id) when the bundle is rejected.
     """
     blobs = _as_bytes(files)
-    compiled = compile_process(blobs, process_id)  # raises before anything is written
+    if process_id is None and main_file in blobs:
+        process_id = _main_process_id(blobs[main_file], main_file)
     digest = content_hash(blobs)
+    compiled = _COMPILED.get(digest) or compile_process(blobs, process_id)  # raises before anything is written
+    _COMPILED[digest] = compiled
     with uow:
         session = uow.session
         existing = session.execute(
@@ -60,7 +66,7 @@ def deploy_bundle(
         latest = session.execute(
             select(func.max(ProcessDefinition.version)).where(
                 ProcessDefinition.process_id == compiled.process_id
-            ).with_for_update()
+            )
         ).scalar()
         definition = ProcessDefinition(
             process_id=compiled.process_id,
@@ -72,7 +78,11 @@ def deploy_bundle(
             note=note,
         )
         session.add(definition)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # (process_id, version) is unique: a concurrent deploy took this number
+            raise Conflict(N_("Someone deployed %(process_id)s at the same moment; try again."),
+                           process_id=compiled.process_id) from None
         audit_log.record(
             session, actor, "definition.deployed",
             after={"process_id": definition.process_id, "version": definition.version, "hash": digest,
@@ -80,6 +90,14 @@ def deploy_bundle(
         )
         uow.commit()
         return Deployment(definition.id, definition.process_id, definition.version, created=True)
+
+
+def _main_process_id(data: bytes, filename: str) -> str | None:
+    """The executable process defined in the main file, when there is exactly one: a bundle also holds the
+    shared call activities, which are processes too."""
+    tree = load_xml(data, filename)  # the safe loader; compile_process checks everything else
+    ids = [p.get("id") for p in tree.getroot().iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
+    return ids[0] if len(ids) == 1 else None
 
 
 def bundle_for(diagram: Path) -> dict[str, bytes]:

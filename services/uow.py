@@ -26,10 +26,9 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
+        # close() rolls back whatever was not committed; unlike rollback() it leaves the loaded objects
+        # readable (detached), which read views hand on to templates.
+        self.session.close()
 
     def commit(self) -> None:
         self.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -14,6 +15,9 @@ from services.uow import UnitOfWork
 from storage.models import ROLES, Unit, User, UserRole
 
 MIN_PASSWORD_LENGTH = 8
+# werkzeug's default (scrypt) in production; the test suite sets a cheap method so that seeding many users
+# per test does not dominate its run time.
+PASSWORD_METHOD = os.environ.get("RUNONCE_PASSWORD_HASH", "scrypt")
 
 
 def ensure_units(uow: UnitOfWork, units: Iterable[tuple[str, str, str]], actor: Actor) -> int:
@@ -65,7 +69,7 @@ def create_user(
             raise Conflict(N_("The user name %(name)s is taken."), name=username)
         user = User(
             username=username.strip(), display_name=display_name, unit_code=unit_code, email=email,
-            password_hash=generate_password_hash(password),
+            password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
             roles=[UserRole(role=r) for r in roles],
         )
         session.add(user)

@@ -274,3 +274,40 @@ class ReminderRead(Base):
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---- deadlines work (migration 0003_clock_mail) ---------------------------------------------------------------
+
+
+class CaseClock(Base):
+    """The limits a case's clock runs against, fixed when the case is accepted (the promise told to the
+    applicant does not move when the matter's setting changes later), and when the clock stopped for good."""
+
+    __tablename__ = "case_clocks"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    report_type: Mapped[str | None] = mapped_column(String(20))
+    statutory_value: Mapped[int | None] = mapped_column(Integer)
+    statutory_unit: Mapped[str | None] = mapped_column(String(20))  # working_days | days | applicant_due
+    statutory_extendable_by: Mapped[int | None] = mapped_column(Integer)
+    promised_value: Mapped[int | None] = mapped_column(Integer)
+    promised_unit: Mapped[str | None] = mapped_column(String(20))
+    excluded_kinds: Mapped[list[str]] = mapped_column(JSON)
+    stopped_on: Mapped[date | None] = mapped_column(Date)  # decision taken or case ended: no more reminders
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReminderEmail(Base):
+    """Delivery of one reminder by e-mail: the row is the claim (inserted before sending), so a reminder is
+    never mailed twice, even by two schedulers. status: sending | sent | failed | no_recipients."""
+
+    __tablename__ = "reminder_emails"
+
+    reminder_id: Mapped[int] = mapped_column(
+        ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

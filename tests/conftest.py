@@ -7,12 +7,16 @@ Each test session gets its own PostgreSQL database, so parallel or repeated runs
 from __future__ import annotations
 
 import os
+
+# Cheap password hashing for the many demo users the tests create (production keeps scrypt).
+os.environ.setdefault("RUNONCE_PASSWORD_HASH", "pbkdf2:sha256:1000")
+
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+import pytest  # noqa: E402
 from sqlalchemy import Engine, create_engine, text
 
 from services.uow import UnitOfWork

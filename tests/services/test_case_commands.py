@@ -1,0 +1,283 @@
+"""Case commands through the service layer: concurrency, restarts, stale edits, permissions, bad input,
+incidents and deployments — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from world import APPLICANT, ROOT, build_world
+
+from engine.errors import BpmnError
+from services import cases, definitions
+from services.actors import Actor
+from services.errors import Conflict, Forbidden, InvalidInput
+from services.uow import UnitOfWork
+from storage import audit
+from storage.models import AuditEvent, Case, HumanTask, ProcessDefinition
+
+COMPLETE = {"received_date": "2018-05-02", "intake_result": "complete", "check_notes": "材料齐全"}
+ACCEPT = {"acceptance_no": "吉环审受〔2018〕001号", "acceptance_date": "2018-05-04"}
+
+
+@pytest.fixture
+def world(uow):
+    return build_world(uow)
+
+
+def _register(world, **kw) -> int:
+    args = dict(matter_code="m01", applicant=APPLICANT, channel="window", delivery_mode="post",
+                actor=world.actors["window1"], data={"report_type": "report"})
+    args.update(kw)
+    return cases.register_case(world.uow, **args).case_id
+
+
+def _count(uow: UnitOfWork, query) -> int:
+    with uow.reader() as r:
+        return r.session.execute(query).scalar_one()
+
+
+def _case(uow: UnitOfWork, case_id: int) -> Case:
+    with uow.reader() as r:
+        return r.session.get(Case, case_id)
+
+
+def test_register_starts_the_case_at_the_window(world):
+    case_id = _register(world)
+    case = _case(world.uow, case_id)
+    assert case.status == "active" and case.version == 1 and case.reference.endswith(f"{case_id:06d}")
+    [task] = world.ready_tasks(case_id)
+    assert (task.spec_name, task.lane, task.form) == ("check_materials", "审批办", "materials_check.json")
+    assert case.trips == 1 and case.trip_flag is None  # window application, result by post
+
+
+def test_register_rejects_a_bad_credit_code_and_writes_nothing(world):
+    bad = cases.Applicant("某公司", "91350100M000100Y44")
+    with pytest.raises(InvalidInput) as err:
+        _register(world, applicant=bad)
+    assert "applicant_credit_code" in err.value.errors
+    assert _count(world.uow, select(func.count()).select_from(Case)) == 0
+
+
+@pytest.mark.parametrize("round_", range(12))
+def test_two_people_complete_the_same_task_at_once(world, round_):
+    """Exactly one wins; the other is told of the conflict; the log holds one completion."""
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def complete() -> None:
+        uow = UnitOfWork(world.uow.session_factory)
+        barrier.wait()
+        try:
+            cases.complete_task(uow, task_id, COMPLETE, world.actors["window1"])
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    completions = _count(world.uow, select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "task.completed", AuditEvent.case_id == case_id))
+    assert completions == 1
+    assert _case(world.uow, case_id).version == 2
+    with world.uow.reader() as r:
+        assert audit.verify(r.session).ok
+
+
+def test_a_stale_form_is_refused_and_nothing_is_half_written(world):
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    events_before = _count(world.uow, select(func.count()).select_from(AuditEvent))
+    with pytest.raises(Conflict):
+        cases.complete_task(world.uow, task_id, COMPLETE, world.actors["window1"], expected_version=0)
+    case = _case(world.uow, case_id)
+    assert case.version == 1
+    assert world.ready_task(case_id, "check_materials").id == task_id
+    assert _count(world.uow, select(func.count()).select_from(AuditEvent)) == events_before
+
+
+def test_claims_are_exclusive_and_lanes_are_enforced(world):
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    with pytest.raises(Forbidden):
+        cases.claim_task(world.uow, task_id, world.actors["eia1"])  # another unit's lane
+    cases.claim_task(world.uow, task_id, world.actors["window1"])
+    window2 = world.actors["window2"]
+    with pytest.raises(Conflict):
+        cases.claim_task(world.uow, task_id, window2)
+    with pytest.raises(Conflict):
+        cases.complete_task(world.uow, task_id, COMPLETE, window2)
+    with pytest.raises(Forbidden):
+        cases.release_task(world.uow, task_id, window2)
+    cases.release_task(world.uow, task_id, world.actors["window1"])
+    cases.claim_task(world.uow, task_id, window2)
+    actions = [e for e, in _events(world.uow, case_id)]
+    assert actions.count("task.claimed") == 2 and actions.count("task.released") == 1
+
+
+def test_a_lead_reassigns_within_the_unit_only(world, uow):
+    case_id = _register(world)
+    cases.complete_task(uow, world.ready_task(case_id, "check_materials").id, COMPLETE, world.actors["window1"])
+    cases.complete_task(uow, world.ready_task(case_id, "issue_acceptance").id, ACCEPT, world.actors["window1"])
+    task = world.ready_task(case_id, "publish_acceptance_public_notice")
+    assert task.lane == "环评处"
+    with pytest.raises(Forbidden):
+        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"])  # not a lead
+    with pytest.raises(InvalidInput):
+        cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"])
+    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"])
+    assert world.ready_task(case_id, "publish_acceptance_public_notice").claimed_by == world.actors["eia2"].user_id
+
+
+def test_bad_form_values_are_refused_with_field_messages(world):
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    with pytest.raises(InvalidInput) as err:
+        cases.complete_task(world.uow, task_id, {"intake_result": "maybe"}, world.actors["window1"])
+    assert {"intake_result", "received_date"} <= set(err.value.errors)
+    assert _case(world.uow, case_id).version == 1
+
+
+def test_completing_records_who_and_the_data_before_and_after(world):
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    cases.complete_task(world.uow, task_id, COMPLETE, world.actors["window1"])
+    with world.uow.reader() as r:
+        event = r.session.execute(select(AuditEvent).where(AuditEvent.action == "task.completed")).scalar_one()
+    assert event.actor == "window1" and event.case_id == case_id and event.at is not None
+    assert event.payload["after"]["intake_result"] == "complete"
+    assert event.payload["before"].get("intake_result") is None
+    assert event.payload["form"] == COMPLETE
+
+
+def test_withdraw_cancels_open_tasks(world):
+    case_id = _register(world)
+    with pytest.raises(InvalidInput):
+        cases.withdraw_case(world.uow, case_id, "  ", world.actors["window1"])
+    cases.withdraw_case(world.uow, case_id, "申请人书面撤回", world.actors["window1"])
+    assert _case(world.uow, case_id).status == "withdrawn"
+    assert world.ready_tasks(case_id) == []
+    with pytest.raises(Conflict):
+        cases.withdraw_case(world.uow, case_id, "again", world.actors["window1"])
+
+
+RESTART_SCRIPT = """
+import json, sys
+from services import cases
+from services.actors import Actor
+from services.uow import UnitOfWork
+from storage.db import make_engine, make_session_factory
+from storage.models import HumanTask
+from sqlalchemy import select
+
+url, case_id, actor = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+uow = UnitOfWork(make_session_factory(make_engine(url)))
+actor = Actor(actor["username"], actor["user_id"], frozenset(actor["roles"]), None, frozenset(actor["lanes"]))
+with uow.reader() as r:
+    query = select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready")
+    task = r.session.execute(query).scalar_one()
+result = cases.complete_task(uow, task.id, json.loads(sys.argv[4]), actor)
+print(json.dumps({"task": task.spec_name, "version": result.version}))
+"""
+
+
+def test_a_case_survives_a_process_restart(world, db_url, db_engine):
+    case_id = _register(world)
+    cases.complete_task(world.uow, world.ready_task(case_id, "check_materials").id, COMPLETE,
+                        world.actors["window1"])
+    db_engine.dispose()
+    definitions._COMPILED.clear()
+    w = world.actors["window1"]
+    actor = {"username": w.username, "user_id": w.user_id, "roles": sorted(w.roles), "lanes": sorted(w.lanes)}
+    out = subprocess.run(
+        [sys.executable, "-c", RESTART_SCRIPT, db_url, str(case_id), json.dumps(actor), json.dumps(ACCEPT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"task": "issue_acceptance", "version": 3}
+    fresh = UnitOfWork(world.uow.session_factory)
+    assert [t.spec_name for t in world.ready_tasks(case_id)] == ["publish_acceptance_public_notice"]
+    assert _case(fresh, case_id).version == 3
+
+
+def test_a_rejected_upload_leaves_the_deployed_version_untouched(world):
+    with world.uow.reader() as r:
+        before = r.session.execute(select(ProcessDefinition.id, ProcessDefinition.content_hash)).all()
+    diagram = ROOT / "workflows" / "m01_eia_approval.bpmn"
+    files = definitions.bundle_for(diagram)
+    hostile = files[diagram.name].replace(
+        b"<bpmn:script>", b"<bpmn:script>__import__('os').system('touch /tmp/runonce-canary')\n", 1)
+    assert hostile != files[diagram.name]
+    with pytest.raises(BpmnError) as err:
+        definitions.deploy_bundle(world.uow, {**files, diagram.name: hostile}, diagram.name, Actor.system())
+    assert err.value.filename == diagram.name and err.value.element_id
+    assert not Path("/tmp/runonce-canary").exists()
+    with world.uow.reader() as r:
+        assert r.session.execute(select(ProcessDefinition.id, ProcessDefinition.content_hash)).all() == before
+
+
+def test_unchanged_diagrams_are_not_re_versioned(world):
+    diagram = ROOT / "workflows" / "m01_eia_approval.bpmn"
+    again = definitions.deploy_bundle(world.uow, definitions.bundle_for(diagram), diagram.name, Actor.system())
+    assert not again.created and again.version == 1
+    changed = definitions.bundle_for(diagram)
+    changed[diagram.name] = changed[diagram.name].replace(b"</bpmn:definitions>", b"<!-- v2 --></bpmn:definitions>")
+    new = definitions.deploy_bundle(world.uow, changed, diagram.name, Actor.system())
+    assert new.created and new.version == 2
+
+
+RUNAWAY = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="runaway" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="first" name="first">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:scriptTask id="spin" name="spin"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:script>while True:
+    pass</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="spin"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="spin" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_runaway_script_becomes_a_visible_incident(world, monkeypatch):
+    definitions.deploy_bundle(world.uow, {"runaway.bpmn": RUNAWAY}, "runaway.bpmn", Actor.system())
+    monkeypatch.setattr(cases, "_catalog_process_id", lambda code: "runaway")
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "first").id
+    result = cases.complete_task(world.uow, task_id, {}, world.actors["window1"])
+    case = _case(world.uow, case_id)
+    assert result.status == "incident" and case.status == "incident"
+    assert "spin" in case.incident
+    assert "incident" in [e for e, in _events(world.uow, case_id)][-1]
+
+
+def _events(uow: UnitOfWork, case_id: int) -> list[tuple[str]]:
+    with uow.reader() as r:
+        return r.session.execute(
+            select(AuditEvent.action).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)
+        ).all()
+
+
+def test_human_task_rows_follow_the_engine(world):
+    case_id = _register(world)
+    cases.complete_task(world.uow, world.ready_task(case_id, "check_materials").id,
+                        {**COMPLETE, "intake_result": "incomplete"}, world.actors["window1"])
+    assert [t.spec_name for t in world.ready_tasks(case_id)] == ["notify_supplement"]
+    with world.uow.reader() as r:
+        done = r.session.execute(select(HumanTask).where(HumanTask.state == "completed")).scalars().all()
+    assert [(t.spec_name, t.completed_by) for t in done] == [("check_materials", world.actors["window1"].user_id)]
