@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
@@ -74,7 +74,7 @@ def _catalog_process_id(matter_code: str) -> str:
 
 
 def _get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    case = session.get(Case, case_id, options=[undefer(Case.state)])
     if case is None:
         raise NotFound(N_("Case %(id)s does not exist."), id=case_id)
     return case

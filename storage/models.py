@@ -83,7 +83,8 @@ class ProcessDefinition(Base):
     version: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     main_file: Mapped[str] = mapped_column(String(200))
-    files: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> BPMN XML text
+    # file name -> BPMN XML text; deferred: lists and case loads never need the XML
+    files: Mapped[dict[str, str]] = mapped_column(JSON, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deployed_by: Mapped[str] = mapped_column(String(80))
     note: Mapped[str | None] = mapped_column(Text)
@@ -106,7 +107,8 @@ class Case(Base):
     applicant_email: Mapped[str | None] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(10))
     delivery_mode: Mapped[str] = mapped_column(String(10))
-    state: Mapped[str] = mapped_column(Text)
+    # The serialized workflow: deferred, so lists and pages that show case columns never load it.
+    state: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer, default=1)
     incident: Mapped[str | None] = mapped_column(Text)
@@ -124,7 +126,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
 
 class HumanTask(Base):
@@ -151,7 +153,7 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    case: Mapped[Case] = relationship(lazy="joined")
+    case: Mapped[Case] = relationship(lazy="select")
 
 
 class AuditEvent(Base):

@@ -1,0 +1,170 @@
+"""EIA cases to completion: the service layer on SQLite against bare SpiffWorkflow, in one run.
+
+Both sides drive the same diagram (workflows/m01_eia_approval.bpmn + shared call activities) along the same
+path with the same form data (the grant path of the test suite's scenario table), timers included:
+- bare: SpiffWorkflow's default engine, the spec parsed once, a JSON save and load around every step;
+- service: services.cases on a SQLite file (WAL): sandboxed scripts, guarded saves, derived task rows,
+  the clock, trip accounting and hash-chained audit events, one transaction per command.
+
+    .venv/bin/python -m bench.cases [--cases 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from engine.clock import frozen_time
+from services import cases, definitions, users
+from services.actors import Actor, actor_for
+from services.uow import UnitOfWork
+from storage.db import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.models import HumanTask, User
+from workflows.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "workflows"))
+import driver  # noqa: E402  (the scenario table of the test suite: same path, same form data)
+
+MATTER = "m01"
+START = datetime.fromisoformat(driver.START_TIME)
+
+
+def scenario():
+    return next(s for s in driver.SCENARIOS if s.id == "m01_eia_approval:grant_window_post")
+
+
+def run_bare(n: int) -> float:
+    sc = scenario()
+    catalog = load_catalog()
+    bundle = definitions.bundle_for(catalog.diagram_path(MATTER))
+    parser = SpiffBpmnParser()
+    for data in bundle.values():
+        parser.add_bpmn_str(data)
+    spec, subs = parser.get_spec(sc.matter), parser.get_subprocess_specs(sc.matter)
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    start = {k: v for k, v in sc.start.items() if not k.startswith("_")}
+    began = time.perf_counter()
+    for _ in range(n):
+        with frozen_time(START):
+            wf = BpmnWorkflow(spec, subs)
+            for task in wf.get_tasks(state=TaskState.READY):
+                task.set_data(**copy.deepcopy(start))
+            wf.do_engine_steps()
+            state = serializer.serialize_json(wf)
+        now = START
+        for name, payload in sc.steps:
+            if name == driver.CLOCK:
+                now = datetime.fromisoformat(payload)
+            with frozen_time(now):
+                wf = serializer.deserialize_json(state)
+                if name == driver.CLOCK:
+                    wf.refresh_timers()
+                else:
+                    [task] = [
+                        t
+                        for t in wf.get_tasks(state=TaskState.READY, manual=True)
+                        if t.task_spec.name == name
+                    ]
+                    task.data.update(copy.deepcopy(payload))
+                    task.run()
+                wf.do_engine_steps()
+                state = serializer.serialize_json(wf)
+        assert wf.is_completed()
+    return n / (time.perf_counter() - began)
+
+
+def _world(uow: UnitOfWork) -> dict[str, Actor]:
+    catalog = load_catalog()
+    system = Actor.system("bench")
+    users.ensure_units(uow, [(u.code, u.name_zh, u.name_en) for u in catalog.units], system)
+    for name, unit in (("window1", "approval_office"), ("eia1", "eia"), ("leader1", "leadership")):
+        users.create_user(
+            uow,
+            username=name,
+            password="bench-password",
+            display_name=name,
+            roles=("window", "handler", "lead"),
+            unit_code=unit,
+            actor=system,
+        )
+    diagram = catalog.diagram_path(MATTER)
+    definitions.deploy_bundle(uow, definitions.bundle_for(diagram), diagram.name, system)
+    with uow.reader() as r:
+        people = [actor_for(r.session, u) for u in r.session.execute(select(User)).scalars()]
+    return {lane: a for a in people for lane in a.lanes}
+
+
+def run_service(n: int, db_path: Path) -> float:
+    sc = scenario()
+    engine = make_engine(f"sqlite:///{db_path}")
+    upgrade(engine)
+    uow = UnitOfWork(make_session_factory(engine))
+    by_lane = _world(uow)
+    start = {k: v for k, v in sc.start.items() if not k.startswith("_")}
+    applicant = cases.Applicant(**{k: start["applicant"][k] for k in ("name", "contact", "phone", "address")})
+    extra = {
+        k: v for k, v in start.items() if k not in ("matter_code", "applicant", "channel", "delivery_mode")
+    }
+    began = time.perf_counter()
+    for _ in range(n):
+        with frozen_time(START):
+            case_id = cases.register_case(
+                uow,
+                matter_code=MATTER,
+                applicant=applicant,
+                channel=start["channel"],
+                delivery_mode=start["delivery_mode"],
+                actor=by_lane["审批办"],
+                data=extra,
+            ).case_id
+        now = START
+        for name, payload in sc.steps:
+            if name == driver.CLOCK:
+                now = datetime.fromisoformat(payload)
+                with frozen_time(now):
+                    cases.fire_due_timers(uow, now)
+                continue
+            with uow.reader() as r:
+                task = r.session.execute(
+                    select(HumanTask).where(
+                        HumanTask.case_id == case_id, HumanTask.state == "ready", HumanTask.spec_name == name
+                    )
+                ).scalar_one()
+            with frozen_time(now):
+                cases.complete_task(uow, task.id, payload, by_lane[task.lane])
+    elapsed = time.perf_counter() - began
+    engine.dispose()
+    return n / elapsed
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--cases", type=int, default=200)
+    opts = args.parse_args(argv)
+    steps = sum(1 for name, _ in scenario().steps if name != driver.CLOCK)
+    run_bare(5)  # warm-up: imports, caches
+    bare = run_bare(opts.cases)
+    with tempfile.TemporaryDirectory() as tmp:
+        service = run_service(opts.cases, Path(tmp) / "bench.db")
+    print(f"EIA grant path, {steps} user tasks + 2 timers per case, {opts.cases} cases each")
+    print(f"  bare SpiffWorkflow + JSON save/load per step : {bare:8.1f} cases/s")
+    print(f"  service layer on SQLite (WAL)                : {service:8.1f} cases/s")
+    print(f"  ratio service / bare                         : {service / bare:8.1%}  (target >= 40%)")
+
+
+if __name__ == "__main__":
+    main()
