@@ -35,7 +35,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Secure cookies need HTTPS; set SESSION_COOKIE_SECURE=1 behind a TLS proxy.
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
-        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # Form schemas allow attachments up to 20 MiB (x-maxBytes); leave room for the rest of the form.
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "SCHEDULER_ENABLED": os.environ.get("SCHEDULER_ENABLED", "1") == "1",
         "SMTP_HOST": os.environ.get("SMTP_HOST"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),

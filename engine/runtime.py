@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -33,14 +34,52 @@ from .sandbox import SandboxedScriptEngine
 
 # Spiff's format version plus ours: the state JSON carries it, and loads() accepts only formats that need no
 # migration, because Spiff's migrations from 1.0/1.1 eval() timer expressions from the JSON unsandboxed.
-SERIALIZER_VERSION: str = f"{SPIFF_SERIALIZER_VERSION}-runonce.1"
-_LOADABLE_VERSIONS = frozenset({SERIALIZER_VERSION, SPIFF_SERIALIZER_VERSION})
+# runonce.2 stores a case without its process spec (see _LeanWorkflowConverter); runonce.1 and plain 1.5
+# states carry their spec and still load.
+SERIALIZER_VERSION: str = f"{SPIFF_SERIALIZER_VERSION}-runonce.2"
+_LOADABLE_VERSIONS = frozenset({SERIALIZER_VERSION, f"{SPIFF_SERIALIZER_VERSION}-runonce.1", SPIFF_SERIALIZER_VERSION})
 
 SCRIPT_ENGINE = SandboxedScriptEngine()
 
 
+class StateError(ValueError):
+    """A saved state this engine refuses to load (unknown or old serializer version, not JSON)."""
+
+
+class _LeanWorkflowConverter(BpmnWorkflowConverter):
+    """Saves a case without its process spec and restores it onto the already parsed spec.
+
+    A deployed version is immutable and every case row names it, so embedding the spec in each save (Spiff's
+    default) only makes states larger and every load rebuild the same spec objects. Spec objects are shared
+    read-only between workflows, exactly as when many workflows are started from one parsed spec.
+    """
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["spec"] = workflow.spec.name  # a reference, not the spec
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], compiled: CompiledProcess | None = None) -> BpmnWorkflow:
+        if not isinstance(dct.get("spec"), str):
+            return super().from_dict(dct)  # a self-contained state (runonce.1, plain Spiff)
+        if compiled is None:
+            raise StateError("this saved state needs its process definition to be loaded")
+        if dct["spec"] != compiled.spec.name:
+            raise StateError(f"the saved state is of process {dct['spec']!r}, not {compiled.spec.name!r}")
+        dct.pop("spec")
+        workflow = self.target_class(compiled.spec, dict(compiled.subprocess_specs), deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
 def _build_serializer() -> BpmnWorkflowSerializer:
-    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry = BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: _LeanWorkflowConverter})
     # Spiff knows datetime and timedelta; scripts and forms also produce plain dates.
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
     return BpmnWorkflowSerializer(registry, version=SERIALIZER_VERSION)
@@ -51,10 +90,6 @@ SERIALIZER = _build_serializer()
 
 class TaskNotReady(Exception):
     """The task does not exist in this case, is not a human task, or is not READY any more."""
-
-
-class StateError(ValueError):
-    """A saved state this engine refuses to load (unknown or old serializer version, not JSON)."""
 
 
 @dataclass
@@ -106,8 +141,12 @@ def dumps(wf: BpmnWorkflow) -> str:
     return SERIALIZER.serialize_json(wf)
 
 
-def loads(state: str) -> BpmnWorkflow:
-    """The one way back from a saved state; the workflow comes back sandboxed."""
+def loads(state: str, compiled: CompiledProcess | None = None) -> BpmnWorkflow:
+    """The one way back from a saved state; the workflow comes back sandboxed.
+
+    `compiled` is the case's deployed version: states saved by `dumps` reference their spec instead of
+    embedding it, and need it to load.
+    """
     try:
         dct = json.loads(state)
     except (TypeError, ValueError) as exc:
@@ -118,7 +157,9 @@ def loads(state: str) -> BpmnWorkflow:
     if version not in _LOADABLE_VERSIONS:
         raise StateError(f"serializer version {version!r} cannot be loaded (expected {SERIALIZER_VERSION!r})")
     try:
-        wf = SERIALIZER.from_dict(dct)
+        wf = SERIALIZER.from_dict(dct, compiled=compiled)
+    except StateError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateError(f"the saved state is damaged: {exc!r}") from None
     if not isinstance(wf, BpmnWorkflow):

@@ -364,7 +364,7 @@ def complete_task(
         if expected_version is not None and expected_version != seen:
             raise Conflict(N_("This case was changed by someone else in the meantime. "
                               "Reload the page to see the current state; nothing was saved."))
-        wf = runtime.loads(case.state)
+        wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
 
         def run() -> None:
@@ -444,7 +444,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen = case.version
-        wf = runtime.loads(case.state)
+        wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
         _advance_or_incident(case, lambda: runtime.advance(wf, now))
         clock.refresh(session, case, wf)
@@ -455,3 +455,13 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
                          due=str(case.next_timer_due))
         uow.commit()
         return 1
+
+
+def case_workflow(case: Case):
+    """The case's workflow for read views (its data, the marked diagram); None if it never started.
+
+    Call it while the case's session is open: the state and the definition load lazily.
+    """
+    if not case.state:
+        return None
+    return runtime.loads(case.state, compiled(case.definition))

@@ -1,9 +1,41 @@
-"""The web layer: blueprints per audience. Thin views over the service layer."""
+"""The web layer: blueprints per audience. Thin views over the service layer.
+
+auth        sign-in/out (with a lock after repeated failures), the language switch
+handler     worklist, task pages (claim, release, reassign, complete), case pages
+window      registering an application, the receipt and the notices
+supervisor  the audit log and its verification
+designer    deployed process versions and uploading a new one
+vendor      bpmn-js from node_modules (never copied into the repo)
+"""
 
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from web import i18n, labels, security
+
+csrf = CSRFProtect()
 
 
 def register(app: Flask) -> None:
-    """Attach extensions and blueprints (filled in by the web UI work)."""
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    # A CSRF token stays valid for the whole session: a long task form must not expire under the user.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    app.config.setdefault("WORKLIST_PAGE_SIZE", 20)
+    app.config.setdefault("NODE_MODULES", str(app.root_path + "/node_modules"))
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    labels.init_app(app)
+
+    from web import auth, designer, errors, handler, supervisor, vendor, window
+
+    auth.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(handler.bp)
+    app.register_blueprint(window.bp)
+    app.register_blueprint(supervisor.bp)
+    app.register_blueprint(designer.bp)
+    app.register_blueprint(vendor.bp)

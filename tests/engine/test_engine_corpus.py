@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from engine_support import CORPUS
+from roundtrip import roundtrip
 from SpiffWorkflow.util.task import TaskState
 
 from engine import runtime
@@ -101,7 +102,7 @@ def drive(wf: Any, expected: Runs, start: datetime, max_steps: int = 60) -> Any:
         if ready and not (expected.timers_first and due is not None):
             with frozen_time(now):
                 runtime.complete_task(wf, ready[0].id, expected.form)
-            wf = runtime.loads(runtime.dumps(wf))
+            wf = roundtrip(wf)
         elif due is not None:
             now = max(now, due) + timedelta(seconds=1)
             runtime.advance(wf, now=now)
@@ -152,7 +153,7 @@ def test_miwg_c91_timers_in_detail(t0: datetime) -> None:
     assert runtime.next_timer_due(wf) == t0 + timedelta(days=1)
 
     runtime.advance(wf, now=t0 + timedelta(days=2, hours=1))
-    wf = runtime.loads(runtime.dumps(wf))
+    wf = roundtrip(wf)
     reminders = [
         t
         for t in wf.get_tasks()

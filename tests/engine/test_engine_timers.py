@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from engine_support import definitions, end, process, simple, start, timer_catch, user
+from roundtrip import roundtrip
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import LOCALTZ
 
 from engine import runtime
@@ -61,7 +62,7 @@ def test_duration_bare_or_quoted(value: str, t0: datetime) -> None:
     assert runtime.next_timer_due(wf) == t0 + timedelta(days=14)
     runtime.advance(wf, now=t0 + timedelta(days=13, hours=23))
     assert _ready(wf) == []
-    wf = runtime.loads(runtime.dumps(wf))  # the due time survives a save
+    wf = roundtrip(wf)  # the due time survives a save
     runtime.advance(wf, now=t0 + timedelta(days=14, seconds=1))
     assert _ready(wf) == ["After"]
     assert runtime.next_timer_due(wf) is None
@@ -109,7 +110,7 @@ def _cycle_case(cycle: str, at: datetime):
 def test_cycle_bare_or_quoted(cycle: str, t0: datetime) -> None:
     wf = _cycle_case(cycle, t0)
     assert runtime.next_timer_due(wf) == t0 + timedelta(days=1)
-    wf = runtime.loads(runtime.dumps(wf))
+    wf = roundtrip(wf)
     # Three missed cycles all run in one tick (a scheduler that was down catches up).
     runtime.advance(wf, now=t0 + timedelta(days=3, seconds=1))
     assert sorted(_ready(wf)) == ["Remind", "Remind", "Remind", "Wait"]

@@ -1,0 +1,429 @@
+"""Turn a user-task form's JSON Schema (+ uiSchema) into a WTForms form class, and its answers back into data.
+
+Supported properties (anything else raises UnsupportedSchema, naming the property):
+- string                         → text input; uiSchema "ui:widget": "textarea" → text area
+- string, format "date"          → date input (the data keep the ISO text, "2018-03-14")
+- string, format "data-url"      → file upload kept as a data URL; limits from "x-maxBytes" and "x-accept"
+- integer / number               → number input with minimum/maximum (exclusive bounds too)
+- oneOf/enum (const + title)     → drop-down, or radios with "ui:widget": "radio"
+- array of oneOf/enum items      → checkboxes (a checklist), minItems/maxItems
+- array of data-url strings      → several files
+- boolean                        → a checkbox
+- "readOnly": true               → not an input; shown with the task's data instead
+
+Titles and descriptions are the schema's own (Chinese); a property may carry translations as
+"x-title-en"/"x-description-en" (any locale code), used when the page is shown in that locale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from wtforms import Form
+from wtforms.fields import BooleanField, Field, HiddenField, MultipleFileField, StringField, TextAreaField
+
+from forms import widgets as w
+from forms.widgets import Gettext
+
+
+class UnsupportedSchema(ValueError):
+    """The schema uses a construct the form builder does not render; the message names the property."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: Any  # the JSON value (const)
+    title: str
+
+    @property
+    def key(self) -> str:
+        return _key(self.value)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: str  # text | textarea | date | file | files | integer | number | choice | checklist | boolean
+    title: str
+    description: str | None
+    required: bool
+    schema: dict[str, Any]
+    choices: tuple[Choice, ...] = ()
+    widget: str | None = None
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    title: str | None
+    description: str | None
+    fields: tuple[FieldSpec, ...]
+    read_only: tuple[FieldSpec, ...] = field(default=())
+
+
+def _key(value: Any) -> str:
+    """Form values are text; JSON true/false/1 need a stable text form to map back."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _localized(node: dict[str, Any], attr: str, locale: str | None) -> str | None:
+    if locale:
+        for code in (locale, locale.split("_")[0]):
+            text = node.get(f"x-{attr}-{code}")
+            if text:
+                return str(text)
+    value = node.get(attr)
+    return str(value) if value is not None else None
+
+
+def _choices(node: dict[str, Any], locale: str | None) -> tuple[Choice, ...] | None:
+    if "oneOf" in node or "anyOf" in node:
+        options = node.get("oneOf") or node.get("anyOf") or []
+        out = []
+        for option in options:
+            if "const" not in option:
+                return None
+            out.append(Choice(option["const"], _localized(option, "title", locale) or _key(option["const"])))
+        return tuple(out)
+    if "enum" in node:
+        return tuple(Choice(v, _key(v)) for v in node["enum"])
+    return None
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return {k for k in kind if k != "null"}
+    return {kind} if kind else set()
+
+
+def describe(
+    schema: dict[str, Any], ui_schema: dict[str, Any] | None = None, locale: str | None = None
+) -> FormSpec:
+    """The fields of a form, in display order (uiSchema "ui:order", else the schema's order)."""
+    ui_schema = ui_schema or {}
+    if schema.get("type", "object") != "object":
+        raise UnsupportedSchema("the form schema must be an object")
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    order = list(ui_schema.get("ui:order", [])) or list(properties)
+    if "*" in order:
+        star = order.index("*")
+        rest = [name for name in properties if name not in order]
+        order = order[:star] + rest + order[star + 1 :]
+    order += [name for name in properties if name not in order]
+    fields, read_only = [], []
+    for name in order:
+        if name not in properties:
+            continue
+        node = properties[name]
+        ui = ui_schema.get(name, {})
+        if ui.get("ui:widget") == "hidden":
+            continue
+        spec = _field_spec(name, node, ui, name in required, locale)
+        (read_only if node.get("readOnly") else fields).append(spec)
+    return FormSpec(
+        _localized(schema, "title", locale),
+        _localized(schema, "description", locale),
+        tuple(fields),
+        tuple(read_only),
+    )
+
+
+def _field_spec(
+    name: str, node: dict[str, Any], ui: dict[str, Any], required: bool, locale: str | None
+) -> FieldSpec:
+    title = _localized(node, "title", locale) or name
+    description = _localized(ui, "ui:help", locale) or _localized(node, "description", locale)
+    widget = ui.get("ui:widget")
+    types = _types(node)
+    choices = _choices(node, locale)
+
+    def spec(kind: str, options: tuple[Choice, ...] = ()) -> FieldSpec:
+        return FieldSpec(name, kind, title, description, required, node, options, widget)
+
+    if choices is not None and types <= {"string", "integer", "number", "boolean"}:
+        return spec("choice", choices)
+    if types == {"array"}:
+        items = node.get("items", {})
+        item_choices = _choices(items, locale)
+        if item_choices is not None:
+            return spec("checklist", item_choices)
+        if items.get("type") == "string" and items.get("format") == "data-url":
+            return spec("files")
+        raise UnsupportedSchema(f"{name}: only arrays of choices or of files are supported")
+    if types == {"string"}:
+        fmt = node.get("format")
+        if fmt == "date":
+            return spec("date")
+        if fmt == "data-url":
+            return spec("file")
+        return spec("textarea" if widget == "textarea" else "text")
+    if types == {"integer"}:
+        return spec("integer")
+    if types == {"number"}:
+        return spec("number")
+    if types == {"boolean"}:
+        return spec("boolean")
+    raise UnsupportedSchema(f"{name}: type {sorted(types) or 'missing'} is not supported")
+
+
+def _bounds(node: dict[str, Any], kind: str) -> tuple[float | None, float | None]:
+    if kind == "length":
+        return node.get("minLength"), node.get("maxLength")
+    if kind == "items":
+        return node.get("minItems"), node.get("maxItems")
+    low, high = node.get("minimum"), node.get("maximum")
+    if node.get("exclusiveMinimum") is not None:
+        low = node["exclusiveMinimum"]
+    if node.get("exclusiveMaximum") is not None:
+        high = node["exclusiveMaximum"]
+    return low, high
+
+
+def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
+    node = spec.schema
+    presence = w.Required(gettext) if spec.required else w.Optional()
+    checks: list[Any] = [presence]
+    render: dict[str, Any] = {}
+    common = {"label": spec.title, "description": spec.description or ""}
+    if spec.kind in ("text", "textarea"):
+        low, high = _bounds(node, "length")
+        if low is not None or high is not None:
+            checks.append(w.Bounds("length", low, high, gettext))
+        if node.get("pattern"):
+            checks.append(w.Pattern(node["pattern"], gettext))
+        if high:
+            render["maxlength"] = high
+        if spec.kind == "textarea":
+            render["rows"] = 5
+            return TextAreaField(validators=checks, render_kw=render, **common)
+        return StringField(validators=checks, render_kw=render, **common)
+    if spec.kind in ("integer", "number"):
+        low, high = _bounds(node, "number")
+        if low is not None or high is not None:
+            checks.append(
+                w.Bounds(
+                    "number",
+                    low,
+                    high,
+                    gettext,
+                    exclusive_low=node.get("exclusiveMinimum") is not None,
+                    exclusive_high=node.get("exclusiveMaximum") is not None,
+                )
+            )
+        render.update(
+            {k: v for k, v in (("min", node.get("minimum")), ("max", node.get("maximum"))) if v is not None}
+        )
+        render["step"] = "1" if spec.kind == "integer" else "any"
+        cls = w.IntegerInput if spec.kind == "integer" else w.NumberInput
+        return cls(validators=checks, render_kw=render, gettext=gettext, **common)
+    if spec.kind == "date":
+        return w.DateInput(validators=checks, gettext=gettext, **common)
+    if spec.kind == "choice":
+        options = [(c.key, c.title) for c in spec.choices]
+        if spec.widget != "radio":
+            options.insert(0, ("", gettext(w.N_("— choose —"))))
+        field_cls = w.ChoiceField
+        kwargs: dict[str, Any] = {}
+        if spec.widget == "radio":
+            from wtforms.widgets import ListWidget, RadioInput
+
+            kwargs = {"widget": ListWidget(prefix_label=False), "option_widget": RadioInput()}
+        return field_cls(
+            choices=w.choices(options),
+            validators=checks,
+            gettext=gettext,
+            validate_choice=False,
+            **kwargs,
+            **common,
+        )
+    if spec.kind == "checklist":
+        low, high = _bounds(node, "items")
+        if low is not None or high is not None:
+            checks.append(w.Bounds("items", low, high, gettext))
+        return w.ChecklistField(
+            choices=w.choices([(c.key, c.title) for c in spec.choices]),
+            validators=checks,
+            gettext=gettext,
+            **common,
+        )
+    if spec.kind == "file":
+        return w.DataUrlFileField(
+            validators=checks,
+            max_bytes=node.get("x-maxBytes"),
+            accept=_accept_list(node.get("x-accept")),
+            gettext=gettext,
+            **common,
+        )
+    if spec.kind == "files":
+        items = node.get("items", {})
+        return _MultiFile(
+            validators=checks,
+            max_bytes=items.get("x-maxBytes") or node.get("x-maxBytes"),
+            accept=_accept_list(items.get("x-accept") or node.get("x-accept")),
+            gettext=gettext,
+            **common,
+        )
+    if spec.kind == "boolean":
+        return BooleanField(validators=[] if not spec.required else [w.Required(gettext)], **common)
+    raise UnsupportedSchema(spec.name)
+
+
+def _accept_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    return [str(v) for v in value]
+
+
+class _MultiFile(MultipleFileField):
+    """Several files, each a data URL; the ones already received are kept on re-display."""
+
+    def __init__(
+        self, label=None, validators=None, *, max_bytes=None, accept=(), gettext=w._identity, **kwargs
+    ):
+        super().__init__(label, validators, **kwargs)
+        self._single = {"max_bytes": max_bytes, "accept": accept, "gettext": gettext}
+        self._upload_error: str | None = None
+
+    @property
+    def accept(self) -> list[str]:
+        return [a.strip().lower() for a in self._single["accept"]]
+
+    def process(self, formdata, data=None, extra_filters=None) -> None:
+        Field.process(self, formdata, data if data is not None else [], extra_filters)
+        if formdata is None:
+            self.data = list(data or [])
+            return
+        received: list[str] = []
+        for upload in formdata.getlist(self.name):
+            if not getattr(upload, "filename", ""):
+                continue
+            one = w.DataUrlFileField(**self._single, _form=None, name=self.name)
+            one._receive(upload)
+            if one._upload_error:
+                self._upload_error = one._upload_error
+            elif one.data:
+                received.append(one.data)
+        kept = [v for v in formdata.getlist(f"{self.name}__kept") if w.is_data_url(v)]
+        self.data = kept + received
+
+    def process_formdata(self, valuelist) -> None:
+        pass
+
+    def pre_validate(self, form) -> None:
+        if self._upload_error:
+            from wtforms.validators import StopValidation
+
+            raise StopValidation(self._upload_error)
+
+    def __call__(self, **kwargs: Any):
+        from markupsafe import Markup, escape
+
+        if self.accept:
+            kwargs.setdefault("accept", ",".join(self.accept))
+        html = self.widget(self, **kwargs)
+        for value in self.data or []:
+            name = w.data_url_name(value) or "…"
+            html += Markup(
+                f'<input type="hidden" name="{escape(self.name)}__kept" value="{escape(value)}">'
+                f'<span class="file-kept">{escape(name)}</span>'
+            )
+        return html
+
+    def _value(self) -> str:
+        return ""
+
+
+def build_form_class(
+    schema: dict[str, Any],
+    ui_schema: dict[str, Any] | None = None,
+    *,
+    base: type[Form] = Form,
+    gettext: Gettext = w._identity,
+    locale: str | None = None,
+    version_field: str | None = "expected_version",
+) -> type[Form]:
+    """A form class with one field per schema property, plus a hidden field for the case version."""
+    spec = describe(schema, ui_schema, locale)
+    attrs: dict[str, Any] = {"form_spec": spec}
+    for field_spec in spec.fields:
+        attrs[field_spec.name] = _make_field(field_spec, gettext)
+    if version_field:
+        attrs[version_field] = HiddenField()
+    return type("TaskForm", (base,), attrs)
+
+
+def form_to_data(form: Form) -> dict[str, Any]:
+    """The answers as JSON values (the schema's types); empty optional answers are left out."""
+    spec: FormSpec = form.form_spec  # type: ignore[attr-defined]
+    data: dict[str, Any] = {}
+    for field_spec in spec.fields:
+        value = form[field_spec.name].data
+        if field_spec.kind == "choice":
+            if value in (None, ""):
+                continue
+            by_key = {c.key: c.value for c in field_spec.choices}
+            value = by_key.get(value, value)
+        elif field_spec.kind == "checklist":
+            by_key = {c.key: c.value for c in field_spec.choices}
+            value = [by_key.get(v, v) for v in value or []]
+        elif field_spec.kind == "date":
+            if value is None:
+                continue
+            value = value.isoformat()
+        elif field_spec.kind in ("text", "textarea"):
+            value = (value or "").strip()
+            if not value and not field_spec.required:
+                continue
+        elif field_spec.kind == "boolean":
+            value = bool(value)
+        elif field_spec.kind == "files":
+            value = list(value or [])
+            if not value and not field_spec.required:
+                continue
+        elif value is None:
+            continue
+        data[field_spec.name] = value
+    return data
+
+
+def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """Stored task data → the values a fresh form starts from (for a task done again after a rework)."""
+    initial: dict[str, Any] = {}
+    for field_spec in form_spec.fields:
+        if field_spec.name not in data:
+            continue
+        value = data[field_spec.name]
+        if field_spec.kind == "choice":
+            value = _key(value)
+        elif field_spec.kind == "checklist":
+            value = [_key(v) for v in value] if isinstance(value, list) else []
+        elif field_spec.kind == "date" and isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                continue
+        initial[field_spec.name] = value
+    return initial
+
+
+def display_value(field_spec: FieldSpec, value: Any) -> str:
+    """A stored answer as a person reads it (choice titles instead of codes, file names instead of data)."""
+    titles = {c.key: c.title for c in field_spec.choices}
+    if field_spec.kind == "choice":
+        return titles.get(_key(value), _key(value))
+    if field_spec.kind == "checklist" and isinstance(value, list):
+        return "、".join(titles.get(_key(v), _key(v)) for v in value)
+    if field_spec.kind == "file":
+        return w.data_url_name(value) or ""
+    if field_spec.kind == "files" and isinstance(value, list):
+        return "、".join(w.data_url_name(v) or "" for v in value)
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    return "" if value is None else str(value)

@@ -1,0 +1,391 @@
+"""WTForms fields and validators for forms built from JSON Schema (see forms.builder).
+
+Messages are English message ids (the same ids as forms.schemas uses for the service-side check), passed
+through the `gettext` the builder was given, so the web layer shows them in the user's language. Nothing
+here knows Flask.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, unquote
+
+from markupsafe import Markup, escape
+from wtforms import Field, ValidationError
+from wtforms.fields import SelectField, SelectMultipleField
+
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - WTForms < 3.3
+    SelectChoice = None
+from wtforms.validators import StopValidation
+from wtforms.widgets import CheckboxInput, FileInput, ListWidget
+
+Gettext = Callable[[str], Any]
+
+
+def N_(msgid: str) -> str:
+    """Marks a message id for extraction; translated where it is shown."""
+    return msgid
+
+
+REQUIRED = N_("This field is required.")
+TOO_LONG = N_("Too long: at most %(limit)s characters.")
+TOO_SHORT = N_("Too short: at least %(limit)s characters.")
+AT_LEAST = N_("Must be at least %(limit)s.")
+AT_MOST = N_("Must be at most %(limit)s.")
+ABOVE = N_("Must be more than %(limit)s.")
+BELOW = N_("Must be less than %(limit)s.")
+MIN_ITEMS = N_("Choose at least %(limit)s.")
+MAX_ITEMS = N_("Choose at most %(limit)s.")
+BAD_FORMAT = N_("This value is not in the expected format.")
+NOT_INTEGER = N_("Enter a whole number.")
+NOT_NUMBER = N_("Enter a number.")
+NOT_DATE = N_("Enter a date as YYYY-MM-DD.")
+BAD_CHOICE = N_("Choose one of the offered values.")
+FILE_TOO_BIG = N_("The file is too large: at most %(limit)s.")
+FILE_TYPE = N_("This type of file is not accepted; allowed: %(allowed)s.")
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _empty(data: Any) -> bool:
+    return data is None or data == "" or data == [] or (isinstance(data, str) and not data.strip())
+
+
+# ---------------------------------------------------------------- validators
+
+
+class Required:
+    """Required with a message that keeps 0 and False as real answers (unlike DataRequired)."""
+
+    field_flags = {"required": True}
+
+    def __init__(self, gettext: Gettext = _identity) -> None:
+        self.gettext = gettext
+
+    def __call__(self, form, field) -> None:
+        if field.process_errors:  # something was typed but could not be read: that message says more
+            raise StopValidation()
+        if _empty(field.data):
+            field.errors[:] = []
+            raise StopValidation(self.gettext(REQUIRED))
+
+
+class Optional:
+    """Stops the chain on an empty value so that bounds are not checked on nothing."""
+
+    field_flags = {"optional": True}
+
+    def __call__(self, form, field) -> None:
+        if field.process_errors:
+            raise StopValidation()
+        if _empty(field.data):
+            field.errors[:] = []
+            raise StopValidation()
+
+
+class Bounds:
+    """minLength/maxLength (strings), minimum/maximum (numbers), minItems/maxItems (lists)."""
+
+    def __init__(
+        self,
+        kind: str,
+        low: float | None,
+        high: float | None,
+        gettext: Gettext = _identity,
+        *,
+        exclusive_low: bool = False,
+        exclusive_high: bool = False,
+    ) -> None:
+        self.kind, self.low, self.high, self.gettext = kind, low, high, gettext
+        self.exclusive_low, self.exclusive_high = exclusive_low, exclusive_high
+
+    def __call__(self, form, field) -> None:
+        value = field.data
+        if value is None:
+            return
+        measure = len(value) if self.kind in ("length", "items") else value
+        low_msg, high_msg = {
+            "length": (TOO_SHORT, TOO_LONG),
+            "number": (AT_LEAST, AT_MOST),
+            "items": (MIN_ITEMS, MAX_ITEMS),
+        }[self.kind]
+        if self.low is not None and (measure <= self.low if self.exclusive_low else measure < self.low):
+            msg = ABOVE if self.exclusive_low else low_msg
+            raise ValidationError(self.gettext(msg) % {"limit": _plain(self.low)})
+        if self.high is not None and (measure >= self.high if self.exclusive_high else measure > self.high):
+            msg = BELOW if self.exclusive_high else high_msg
+            raise ValidationError(self.gettext(msg) % {"limit": _plain(self.high)})
+
+
+class Pattern:
+    def __init__(self, pattern: str, gettext: Gettext = _identity) -> None:
+        self.regex = re.compile(pattern)
+        self.gettext = gettext
+
+    def __call__(self, form, field) -> None:
+        if field.data and not self.regex.search(field.data):
+            raise ValidationError(self.gettext(BAD_FORMAT))
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+# ---------------------------------------------------------------- fields
+
+
+class _TextInput:
+    """An <input> that shows back exactly what was typed (raw_data), even when it did not parse."""
+
+    def __init__(self, input_type: str) -> None:
+        self.input_type = input_type
+
+    def __call__(self, field: Field, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("type", self.input_type)
+        if "value" not in kwargs:
+            kwargs["value"] = field._value()
+        attrs = " ".join(
+            escape(k.rstrip("_")) if v is True else f'{escape(k.rstrip("_"))}="{escape(v)}"'
+            for k, v in kwargs.items()
+            if v is not False and v is not None
+        )
+        return Markup(f'<input name="{escape(field.name)}" {attrs}>')
+
+
+class _ParsedField(Field):
+    """Common parse-and-keep logic: raw text stays on the field for re-display."""
+
+    widget = _TextInput("text")
+    parse_error = BAD_FORMAT
+
+    def __init__(self, label=None, validators=None, gettext: Gettext = _identity, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self._gettext = gettext
+
+    def parse(self, text: str) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist:
+            return
+        text = valuelist[0].strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            self.data = self.parse(text)
+        except (ValueError, InvalidOperation):
+            self.data = None
+            raise ValueError(self._gettext(self.parse_error)) from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else self.format(self.data)
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+
+class IntegerInput(_ParsedField):
+    widget = _TextInput("number")
+    parse_error = NOT_INTEGER
+
+    def parse(self, text: str) -> int:
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(text)
+        return int(text)
+
+
+class NumberInput(_ParsedField):
+    widget = _TextInput("number")
+    parse_error = NOT_NUMBER
+
+    def parse(self, text: str) -> float | int:
+        value = Decimal(text)
+        if not value.is_finite():
+            raise ValueError(text)
+        return int(value) if value == value.to_integral_value() and "." not in text else float(value)
+
+
+class DateInput(_ParsedField):
+    widget = _TextInput("date")
+    parse_error = NOT_DATE
+
+    def parse(self, text: str) -> date:
+        return date.fromisoformat(text)
+
+    def format(self, value: Any) -> str:
+        return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def choices(pairs: Sequence[tuple[str, Any]]) -> list[Any]:
+    """(value, label) pairs as WTForms choice objects (tuples are deprecated from WTForms 3.3)."""
+    if SelectChoice is None:  # pragma: no cover - older WTForms
+        return list(pairs)
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def choice_values(options: Sequence[Any]) -> set[str]:
+    return {
+        str(getattr(option, "value", None) if hasattr(option, "value") else option[0]) for option in options
+    }
+
+
+class ChoiceField(SelectField):
+    """A single choice (JSON Schema oneOf const/title): a drop-down, or radios with radio=True."""
+
+    def __init__(self, *args: Any, gettext: Gettext = _identity, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gettext = gettext
+
+    def pre_validate(self, form) -> None:
+        if self.data in (None, ""):
+            return
+        if self.data not in choice_values(self.choices):
+            raise ValidationError(self._gettext(BAD_CHOICE))
+
+
+class ChecklistField(SelectMultipleField):
+    """Several choices (an array of oneOf items) shown as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, *args: Any, gettext: Gettext = _identity, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gettext = gettext
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = [v for v in valuelist if v != ""]
+
+    def pre_validate(self, form) -> None:
+        allowed = choice_values(self.choices)
+        if any(v not in allowed for v in self.data or []):
+            raise ValidationError(self._gettext(BAD_CHOICE))
+
+
+class _FileWidget(FileInput):
+    """The file input, plus the file already received (kept across a re-display of the form)."""
+
+    def __call__(self, field: DataUrlFileField, **kwargs: Any) -> Markup:
+        if field.accept:
+            kwargs.setdefault("accept", ",".join(field.accept))
+        html = super().__call__(field, **kwargs)
+        if field.data:
+            name = data_url_name(field.data) or "…"
+            kept = field._gettext(N_("Received: %(name)s (choose a file only to replace it)")) % {
+                "name": name
+            }
+            html += Markup(
+                f'<input type="hidden" name="{escape(field.name)}__kept" value="{escape(field.data)}">'
+                f'<span class="file-kept">{escape(kept)}</span>'
+            )
+        return html
+
+
+class DataUrlFileField(Field):
+    """A file stored in the task data as a data URL (RJSF's "data-url" format, with the file name)."""
+
+    widget = _FileWidget()
+
+    def __init__(
+        self,
+        label=None,
+        validators=None,
+        *,
+        max_bytes: int | None = None,
+        accept: Sequence[str] = (),
+        gettext: Gettext = _identity,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.max_bytes = max_bytes
+        self.accept = [a.strip().lower() for a in accept if a.strip()]
+        self._gettext = gettext
+        self._upload_error: str | None = None
+
+    def process(self, formdata, data=None, extra_filters=None) -> None:
+        super().process(formdata, data, extra_filters)
+        if formdata is None:
+            return
+        upload = formdata.get(self.name) if hasattr(formdata, "get") else None
+        if upload is not None and getattr(upload, "filename", ""):
+            self._receive(upload)
+        elif formdata.get(f"{self.name}__kept"):
+            kept = formdata.get(f"{self.name}__kept")
+            self.data = kept if is_data_url(kept) else None
+        else:
+            self.data = None
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Handled in process(): the file object and the kept copy are read together."""
+
+    def _receive(self, upload: Any) -> None:
+        filename = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        limit = self.max_bytes
+        blob = upload.read(limit + 1 if limit else -1)
+        mime = (upload.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
+        self.data = None
+        if limit is not None and len(blob) > limit:
+            self._upload_error = self._gettext(FILE_TOO_BIG) % {"limit": human_size(limit)}
+            return
+        if self.accept and not _accepted(filename, mime, self.accept):
+            self._upload_error = self._gettext(FILE_TYPE) % {"allowed": ", ".join(self.accept)}
+            return
+        encoded = base64.b64encode(blob).decode("ascii")
+        self.data = f"data:{mime};name={quote(filename)};base64,{encoded}"
+
+    def pre_validate(self, form) -> None:
+        if self._upload_error:
+            raise StopValidation(self._upload_error)
+
+
+def _accepted(filename: str, mime: str, accept: Sequence[str]) -> bool:
+    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    for rule in accept:
+        if rule.startswith(".") and suffix == rule:
+            return True
+        if rule.endswith("/*") and mime.startswith(rule[:-1]):
+            return True
+        if rule == mime:
+            return True
+    return False
+
+
+_DATA_URL = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[^;,]*)*);base64,[A-Za-z0-9+/=]*$"
+)
+
+
+def is_data_url(value: Any) -> bool:
+    return isinstance(value, str) and bool(_DATA_URL.match(value))
+
+
+def data_url_name(value: str) -> str | None:
+    match = _DATA_URL.match(value or "")
+    if not match:
+        return None
+    for part in match.group("params").split(";"):
+        if part.startswith("name="):
+            return unquote(part[5:])
+    return None
+
+
+def human_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):g} MB"
+    if n >= 1024:
+        return f"{n / 1024:g} KB"
+    return f"{n} B"

@@ -1,0 +1,106 @@
+"""A real server (werkzeug, in a thread, on a free loopback port) with the demo data, and a real Chromium.
+
+A failing test leaves a screenshot of its page in test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app, uow_for, workflows_dir
+from services import demo
+from storage.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def seed_eia(app) -> None:
+    """The catalog's units, the demo users and the EIA matter's diagram (with its shared call activities)."""
+    from sqlalchemy import select
+
+    from services import definitions, users
+    from services.actors import Actor
+    from storage.models import Unit
+    from workflows.catalog import load_catalog
+
+    actor = Actor.system("test")
+    users.ensure_units(uow_for(app), [(u.code, u.name_zh, u.name_en) for u in load_catalog().units], actor)
+    diagram = workflows_dir(app) / "m01_eia_approval.bpmn"
+    definitions.deploy_bundle(
+        uow_for(app), definitions.bundle_for(diagram), diagram.name, actor, process_id="m01_eia_approval"
+    )
+    with uow_for(app, write=False) as r:
+        code_by_name = dict(r.session.execute(select(Unit.name_zh, Unit.code)).all())
+    for username, display, unit_name, roles in demo.DEMO_USERS:
+        users.create_user(
+            uow_for(app),
+            username=username,
+            password=demo.DEMO_PASSWORD,
+            display_name=display,
+            roles=roles,
+            unit_code=code_by_name.get(unit_name) if unit_name else None,
+            actor=actor,
+        )
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory):
+    db = tmp_path_factory.mktemp("browser") / "runonce.db"
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{db}", "SCHEDULER_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0}
+    )
+    upgrade(app.extensions["runonce.engine"])
+    seed_eia(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.base_url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
+    yield app
+    server.shutdown()
+    app.extensions["runonce.engine"].dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()

@@ -1,0 +1,437 @@
+"""Handlers' pages: the worklist, a task (its form; claim, release, reassign) and a case (data, timeline,
+diagram)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms.builder import FormSpec, build_form_class, data_for_form, display_value
+from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
+from services import cases
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from storage.models import Case, HumanTask
+from storage.types import utcnow
+from web import case_view, queries
+from web.common import actor, flash_service_error, reader, roles_required, uow
+from web.i18n import current_language, error_text, field_error_text
+
+bp = Blueprint("handler", __name__)
+
+WORK_ROLES = ("handler", "window", "lead")
+
+
+def ui_schema_name(form_name: str) -> str:
+    """formUiSchemaFilename beside formJsonSchemaFilename: "x.json" → "x.uischema.json"."""
+    stem = form_name[:-5] if form_name.endswith(".json") else form_name
+    return f"{stem}.uischema.json"
+
+
+def task_form_class(form_name: str) -> type[FlaskForm]:
+    schema = load_schema(form_name)
+    return build_form_class(
+        schema,
+        load_ui_schema(ui_schema_name(form_name)),
+        base=FlaskForm,
+        gettext=lazy_gettext,
+        locale=current_language(),
+    )
+
+
+# ---------------------------------------------------------------- worklist
+
+
+@bp.get("/")
+@login_required
+def home():
+    me = actor()
+    if not me.has_role(*WORK_ROLES):
+        if me.has_role("supervisor"):
+            return redirect(url_for("supervisor.audit_log"))
+        if me.has_role("designer"):
+            return redirect(url_for("designer.index"))
+        abort(403)
+    return worklist()
+
+
+def _filter_from_args(page_size: int) -> queries.WorklistFilter:
+    args = request.args
+    view = args.get("view", "open")
+    if view not in queries.VIEWS:
+        view = "open"
+    due = args.get("due", "")
+    if due not in queries.DUE_FILTERS:
+        due = ""
+    try:
+        page = max(1, int(args.get("page", "1")))
+    except ValueError:
+        page = 1
+    return queries.WorklistFilter(
+        view=view,
+        matter=args.get("matter") or None,
+        due=due,
+        descending=args.get("sort") == "due_desc",
+        page=page,
+        per_page=page_size,
+    )
+
+
+@cache
+def load_catalog_cached():
+    """The matter catalog, read once per process (it is data shipped with the code)."""
+    try:
+        from workflows.catalog import load_catalog
+    except ImportError:  # pragma: no cover - the catalog ships with the workflows
+        return None
+    return load_catalog()
+
+
+def matter_choices() -> list[tuple[str, str]]:
+    """(code, name) of the catalog's matters, in the user's language."""
+    catalog = load_catalog_cached()
+    if catalog is None:
+        return []
+    out = []
+    for matter in catalog.matters:
+        name = (
+            matter.name_zh
+            if current_language() == "zh_CN"
+            else (getattr(matter, "name_en", None) or matter.name_zh)
+        )
+        out.append((matter.code, name))
+    return out
+
+
+def worklist():
+    from flask import current_app
+
+    me = actor()
+    f = _filter_from_args(current_app.config["WORKLIST_PAGE_SIZE"])
+    now = utcnow()
+    with reader() as r:
+        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now)
+        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now)
+        claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
+        briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
+        rows = [
+            {"task": t, "case": briefs[t.case_id], "due": case_view.due_info(briefs[t.case_id].due_on)}
+            for t in page.rows
+        ]
+    is_lead = me.has_role("lead")
+    return render_template(
+        "handler/worklist.html",
+        page=page,
+        rows=rows,
+        f=f,
+        counts=counts,
+        claimers=claimers,
+        matters=matter_choices(),
+        is_lead=is_lead,
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------- claim, release, reassign
+
+
+def _back_to(task_id: str) -> str:
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("handler.task", task_id=task_id)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@roles_required(*WORK_ROLES)
+def claim(task_id: str):
+    try:
+        cases.claim_task(uow(), task_id, actor())
+        flash(_("You claimed this task; it is now on your list."), "success")
+    except (Conflict, Forbidden, NotFound) as err:
+        flash_service_error(err)
+    return redirect(_back_to(task_id))
+
+
+@bp.post("/tasks/<task_id>/release")
+@roles_required(*WORK_ROLES)
+def release(task_id: str):
+    try:
+        cases.release_task(uow(), task_id, actor())
+        flash(_("The task is released: anyone in the unit can claim it now."), "success")
+    except (Conflict, Forbidden, NotFound) as err:
+        flash_service_error(err)
+    return redirect(_back_to(task_id))
+
+
+@bp.post("/tasks/<task_id>/reassign")
+@roles_required("lead")
+def reassign(task_id: str):
+    try:
+        to_user = int(request.form.get("user_id", ""))
+    except ValueError:
+        flash(_("Choose the colleague who should do this task."), "error")
+        return redirect(_back_to(task_id))
+    try:
+        cases.reassign_task(uow(), task_id, to_user, actor())
+        flash(_("The task was reassigned."), "success")
+    except (Conflict, Forbidden, NotFound, InvalidInput) as err:
+        flash_service_error(err)
+    return redirect(_back_to(task_id))
+
+
+# ---------------------------------------------------------------- task page
+
+
+def _may_view_task(task: HumanTask) -> bool:
+    me = actor()
+    return (
+        (task.lane is not None and task.lane in me.lanes)
+        or (me.user_id is not None and me.user_id in (task.claimed_by, task.completed_by))
+        or me.has_role("supervisor", "admin")
+    )
+
+
+def _attach_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
+    """Field messages onto their fields; those with no field are returned for the top of the form."""
+    loose = []
+    for name, message in errors.items():
+        text = field_error_text(message)
+        if name in form and name not in ("csrf_token", "expected_version"):
+            form[name].errors = [*list(form[name].errors), text]
+        else:
+            loose.append(text)
+    return loose
+
+
+def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
+    me = actor()
+    history = queries.case_events(session, case.id)
+    names = queries.user_names(session, {task.claimed_by, task.completed_by})
+    members = queries.unit_members(session, me.unit_code) if me.has_role("lead") else []
+    return {
+        "task": task,
+        "case": case,
+        "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
+        "history": history,
+        "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
+        "claimer": names.get(task.claimed_by) if task.claimed_by else None,
+        "completer": names.get(task.completed_by) if task.completed_by else None,
+        "members": [m for m in members if m.id != task.claimed_by],
+        "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
+        "can_work": task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES),
+        "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
+    }
+
+
+@bp.route("/tasks/<task_id>", methods=["GET", "POST"])
+@roles_required(*WORK_ROLES, "supervisor")
+def task(task_id: str):
+    with reader() as r:
+        row = r.session.get(HumanTask, task_id)
+        if row is None:
+            abort(404)
+        if not _may_view_task(row):
+            abort(403)
+        case = row.case
+        context = _task_context(row, case, r.session)
+        # the serialized workflow is a deferred column: read it while the session is open
+        data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
+    status = 200
+    loose: list[str] = []
+    form = None
+    spec: FormSpec | None = None
+    form_problem = None
+    if row.form:
+        try:
+            form_cls = task_form_class(row.form)
+            spec = form_cls.form_spec
+        except (UnknownForm, ValueError) as err:
+            form_problem = str(err)
+            form_cls = None
+    else:
+        form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
+        spec = form_cls.form_spec
+    if form_cls is not None and request.method == "POST":
+        if not context["can_work"]:
+            abort(403)
+        form = form_cls()
+        valid = form.validate()
+        answers = _answers(form)
+        # The schema's own rules (conditional requirements too) are checked as well, so that every problem
+        # shows at once; a field keeps the first message it got.
+        problems = validate_form(row.form, answers) if row.form else {}
+        for name, (msgid, params) in problems.items():
+            text = _(msgid) % params if params.get("limit") is not None else _(msgid)
+            if name in form and name not in ("csrf_token", "expected_version"):
+                if not form[name].errors:
+                    form[name].errors = [text]
+            else:
+                loose.append(text)
+        if not valid or problems:
+            status = 422
+        else:
+            try:
+                expected = int(form.expected_version.data or 0) or None
+                result = cases.complete_task(uow(), task_id, answers, actor(), expected_version=expected)
+            except InvalidInput as err:
+                status = 422
+                flash_service_error(err)
+                loose += _attach_errors(form, err.errors)
+            except Conflict as err:
+                status = 409
+                flash(
+                    error_text(err)
+                    + " "
+                    + _("What you entered is kept below; check the history, then send again."),
+                    "error",
+                )
+                with reader() as r:
+                    fresh = r.session.get(Case, case.id)
+                    form.expected_version.data = str(fresh.version) if fresh else ""
+            except ServiceError as err:
+                status = err.http_status
+                flash_service_error(err)
+            else:
+                flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                if result.status == "completed":
+                    flash(_("The case is completed."), "success")
+                return redirect(url_for("handler.case", case_id=case.id))
+        if status == 422 and not loose:
+            loose.append(_("The form has errors; see the marked fields."))
+    elif form_cls is not None:
+        initial = data_for_form(spec, data)
+        form = form_cls(formdata=None, data=initial)
+        form.expected_version.data = str(case.version)
+    read_only = []
+    if spec is not None:
+        read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data]
+    return render_template(
+        "handler/task.html",
+        form=form,
+        spec=spec,
+        loose=loose,
+        read_only=read_only,
+        form_problem=form_problem,
+        **context,
+    ), status
+
+
+def _answers(form: FlaskForm) -> dict[str, Any]:
+    from forms.builder import form_to_data
+
+    return form_to_data(form)
+
+
+# ---------------------------------------------------------------- case page
+
+
+def may_view_case(session, case: Case) -> bool:
+    me = actor()
+    if me.has_role("window", "supervisor", "admin"):
+        return True
+    if me.lanes & queries.case_lanes(session, case.id):
+        return True
+    mine = session.execute(
+        select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.claimed_by == me.user_id).limit(1)
+    ).first()
+    return mine is not None
+
+
+@contextmanager
+def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
+    """The case and an open read session, or 404/403."""
+    with reader() as r:
+        case = r.session.get(Case, case_id)
+        if case is None:
+            abort(404)
+        if not may_view_case(r.session, case):
+            abort(403)
+        yield case, r.session
+
+
+@bp.get("/cases/<int:case_id>")
+@roles_required(*WORK_ROLES, "supervisor")
+def case(case_id: int):
+    with viewable_case(case_id) as (case, session):
+        tasks = queries.case_tasks(session, case.id)
+        events = queries.case_events(session, case.id)
+        names = queries.user_names(session, {t.claimed_by for t in tasks} | {t.completed_by for t in tasks})
+        definition = case.definition  # loaded while the session is open; its XML stays deferred
+    return render_template(
+        "handler/case.html",
+        case=case,
+        tasks=tasks,
+        events=events,
+        names=names,
+        definition=definition,
+        notice_names=notice_names(),
+        due=case_view.due_info(case.due_on, closed_at=case.completed_at),
+        open_tasks=[t for t in tasks if t.state == "ready"],
+    )
+
+
+@bp.get("/cases/<int:case_id>/diagram.bpmn")
+@roles_required(*WORK_ROLES, "supervisor")
+def case_diagram(case_id: int):
+    with viewable_case(case_id) as (case, _session):
+        xml = case_view.main_diagram(case.definition)
+    return xml, 200, {"Content-Type": "application/xml; charset=utf-8"}
+
+
+@bp.get("/cases/<int:case_id>/states.json")
+@roles_required(*WORK_ROLES, "supervisor")
+def case_states(case_id: int):
+    with viewable_case(case_id) as (case, _session):
+        markers = case_view.element_markers(case)
+    return jsonify(markers)
+
+
+@bp.get("/cases/find")
+@roles_required(*WORK_ROLES, "supervisor")
+def find_case():
+    reference = request.args.get("reference", "").strip()
+    if reference:
+        with reader() as r:
+            found = queries.find_case(r.session, reference)
+        if found is not None:
+            return redirect(url_for("handler.case", case_id=found.id))
+        flash(_("No case with the reference number %(ref)s.", ref=reference), "error")
+    return redirect(url_for("handler.home"))
+
+
+def notice_names() -> dict[str, Any]:
+    from web.window import NOTICES
+
+    return NOTICES
+
+
+def lane_label(name: str | None) -> str:
+    """A lane (the unit's Chinese name) in the user's language."""
+    if not name or current_language() == "zh_CN":
+        return name or ""
+    from flask import g
+
+    if "unit_names" not in g:
+        from web.auth import unit_names
+
+        g.unit_names = unit_names()
+    return g.unit_names.get(name, name)
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    return {
+        "me": current_user,
+        "matter_name": lambda code: dict(matter_choices()).get(code, code),
+        "lane_label": lane_label,
+    }

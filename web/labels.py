@@ -1,0 +1,63 @@
+"""Names shown for stored codes (case status, task state, audit actions, channels), in the user's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+from wtforms.widgets import ListWidget
+
+CASE_STATUS = {
+    "active": _l("In progress"),
+    "completed": _l("Completed"),
+    "withdrawn": _l("Withdrawn"),
+    "incident": _l("Needs attention"),
+}
+OUTCOME = {
+    "approved": _l("Approved"),
+    "refused": _l("Refused"),
+    "withdrawn": _l("Withdrawn"),
+    "not_accepted": _l("Not accepted"),
+}
+TASK_STATE = {
+    "ready": _l("To do"),
+    "completed": _l("Done"),
+    "cancelled": _l("Cancelled"),
+}
+ACTIONS = {
+    "case.registered": _l("Application registered"),
+    "case.completed": _l("Case completed"),
+    "case.incident": _l("Case stopped with an error"),
+    "case.withdrawn": _l("Case withdrawn"),
+    "task.claimed": _l("Task claimed"),
+    "task.released": _l("Task released"),
+    "task.reassigned": _l("Task reassigned"),
+    "task.completed": _l("Task completed"),
+    "timer.fired": _l("Time limit reached"),
+    "definition.deployed": _l("Process version deployed"),
+    "user.created": _l("User created"),
+    "user.locked": _l("Account locked after failed sign-ins"),
+    "user.sign_in_failed": _l("Failed sign-in"),
+    "unit.saved": _l("Unit saved"),
+}
+CHANNEL = {"window": _l("At the window"), "post": _l("By post"), "online": _l("Online")}
+DELIVERY = {
+    "window": _l("Collect at the window"),
+    "post": _l("Delivery by post"),
+    "online": _l("Download online"),
+}
+
+
+def _lookup(table: dict[str, Any], value: Any) -> Any:
+    return table.get(value, value) if value is not None else ""
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.tests["grouped"] = lambda f: isinstance(getattr(f, "widget", None), ListWidget)
+    app.jinja_env.filters["case_status"] = lambda v: _lookup(CASE_STATUS, v)
+    app.jinja_env.filters["outcome"] = lambda v: _lookup(OUTCOME, v)
+    app.jinja_env.filters["task_state"] = lambda v: _lookup(TASK_STATE, v)
+    app.jinja_env.filters["action_label"] = lambda v: _lookup(ACTIONS, v)
+    app.jinja_env.filters["channel"] = lambda v: _lookup(CHANNEL, v)
+    app.jinja_env.filters["delivery"] = lambda v: _lookup(DELIVERY, v)

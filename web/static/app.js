@@ -1,0 +1,28 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
+  // Registration: the EIA document type only matters for the EIA matter.
+  var form = document.querySelector("form[data-eia-matters]");
+  if (form) {
+    var eia = (form.getAttribute("data-eia-matters") || "").split(",");
+    var matter = form.querySelector("select[name=matter]");
+    var block = document.getElementById("report-type-block");
+    var sync = function () { if (block) { block.hidden = eia.indexOf(matter.value) < 0; } };
+    if (matter) { matter.addEventListener("change", sync); sync(); }
+  }
+
+  // Leaving a task form with unsent changes asks first.
+  var taskForm = document.querySelector("form.task-form");
+  if (taskForm) {
+    var dirty = false;
+    taskForm.addEventListener("input", function () { dirty = true; });
+    taskForm.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ""; }
+    });
+  }
+})();

@@ -1,0 +1,275 @@
+"""The approval office window: register an application, print the receipt and the acceptance notices."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
+from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import Optional as OptionalValue
+
+from forms.builder import describe, display_value
+from forms.schemas import UnknownForm, load_schema
+from forms.widgets import choices
+from services import cases, credit_code
+from services.errors import InvalidInput, ServiceError
+from storage.models import AuditEvent, HumanTask, User
+from web import queries
+from web.common import actor, flash_service_error, roles_required, uow
+from web.handler import load_catalog_cached, matter_choices, ui_schema_name, viewable_case
+from web.i18n import current_language, field_error_text
+
+bp = Blueprint("window", __name__)
+
+CHANNELS = (
+    ("window", lazy_gettext("At the window")),
+    ("post", lazy_gettext("By post")),
+    ("online", lazy_gettext("Online")),
+)
+DELIVERY_MODES = (
+    ("window", lazy_gettext("Collect at the window")),
+    ("post", lazy_gettext("Delivery by post")),
+    ("online", lazy_gettext("Download online")),
+)
+# Start data some matters need (workflow variable → choices), keyed by the matter's process.
+REPORT_TYPES = (
+    ("report", lazy_gettext("Environmental impact report (报告书)")),
+    ("table", lazy_gettext("Environmental impact form (报告表)")),
+)
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\d{7,8})$")
+REQUIRED = lazy_gettext("This field is required.")
+
+# The notices printed from a completed acceptance step, by the form of the task that produced them.
+NOTICES = {
+    "acceptance_notice.json": lazy_gettext("Notice of acceptance"),
+    "supplement_notice.json": lazy_gettext("One-time notice of missing materials"),
+    "refusal_notice.json": lazy_gettext("Notice of non-acceptance"),
+}
+
+
+def _credit_code(form: FlaskForm, field: StringField) -> None:
+    value = (field.data or "").strip().upper()
+    field.data = value
+    if value and not credit_code.is_valid(value):
+        raise ValidationError(
+            _(
+                "This unified social credit code is not valid (18 characters; the last one is a "
+                "check character)."
+            )
+        )
+
+
+def _phone(form: FlaskForm, field: StringField) -> None:
+    value = re.sub(r"\s", "", field.data or "")
+    if value and not PHONE.match(value):
+        raise ValidationError(_("Enter a mobile number (11 digits) or a landline number with its area code."))
+
+
+class RegisterForm(FlaskForm):
+    matter = SelectField(lazy_gettext("Matter"), validators=[InputRequired(REQUIRED)])
+    report_type = RadioField(
+        lazy_gettext("Type of EIA document"), choices=choices(REPORT_TYPES), validate_choice=False
+    )
+    applicant_name = StringField(
+        lazy_gettext("Applicant (enterprise or organisation)"),
+        validators=[InputRequired(REQUIRED), Length(max=200)],
+    )
+    applicant_credit_code = StringField(
+        lazy_gettext("Unified social credit code"),
+        validators=[InputRequired(REQUIRED), _credit_code],
+        render_kw={"maxlength": 18, "autocomplete": "off"},
+    )
+    applicant_contact = StringField(
+        lazy_gettext("Contact person"), validators=[InputRequired(REQUIRED), Length(max=100)]
+    )
+    applicant_phone = StringField(lazy_gettext("Phone"), validators=[InputRequired(REQUIRED), _phone])
+    applicant_email = StringField(
+        lazy_gettext("E-mail"),
+        validators=[OptionalValue(), Email(lazy_gettext("Enter a valid e-mail address."))],
+    )
+    applicant_address = TextAreaField(
+        lazy_gettext("Postal address"), validators=[Length(max=300)], render_kw={"rows": 2}
+    )
+    channel = RadioField(
+        lazy_gettext("Application channel"),
+        choices=choices(CHANNELS),
+        default="window",
+        validators=[InputRequired(REQUIRED)],
+    )
+    delivery_mode = RadioField(
+        lazy_gettext("Delivery of the result"),
+        choices=choices(DELIVERY_MODES),
+        default="post",
+        validators=[InputRequired(REQUIRED)],
+    )
+
+    def validate_report_type(self, field: RadioField) -> None:
+        if self.matter.data in report_type_matters() and field.data not in dict(REPORT_TYPES):
+            raise ValidationError(_("Choose whether an EIA report or an EIA form is submitted."))
+
+    def validate_delivery_mode(self, field: RadioField) -> None:
+        matter = find_matter(self.matter.data)
+        offers = getattr(matter, "offers", None)
+        if matter is not None and offers is not None and not offers(self.channel.data, field.data):
+            raise ValidationError(
+                _(
+                    "This matter is not offered with this combination of application channel and "
+                    "delivery; choose another."
+                )
+            )
+
+    def validate_applicant_address(self, field: TextAreaField) -> None:
+        if self.delivery_mode.data == "post" and not (field.data or "").strip():
+            raise ValidationError(_("Delivery by post needs the postal address."))
+
+
+def report_type_matters() -> set[str]:
+    """Matters whose time limit depends on the EIA document type (start data key report_type)."""
+    catalog = load_catalog_cached()
+    if catalog is None:
+        return set()
+    return {m.code for m in catalog.matters if getattr(m, "statutory_limit_by_report_type", None)}
+
+
+def find_matter(code: str | None):
+    catalog = load_catalog_cached()
+    if catalog is None or not code:
+        return None
+    try:
+        return catalog.matter(code)
+    except KeyError:
+        return None
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@roles_required("window")
+def register():
+    form = RegisterForm()
+    form.matter.choices = choices([("", _("— choose —")), *matter_choices()])
+    status = 200
+    if form.validate_on_submit():
+        start: dict[str, Any] = {}
+        if form.matter.data in report_type_matters():
+            start["report_type"] = form.report_type.data
+        applicant = cases.Applicant(
+            name=form.applicant_name.data.strip(),
+            credit_code=form.applicant_credit_code.data or None,
+            contact=form.applicant_contact.data.strip(),
+            phone=re.sub(r"\s", "", form.applicant_phone.data),
+            email=(form.applicant_email.data or "").strip() or None,
+            address=(form.applicant_address.data or "").strip() or None,
+        )
+        try:
+            registration = cases.register_case(
+                uow(),
+                matter_code=form.matter.data,
+                applicant=applicant,
+                channel=form.channel.data,
+                delivery_mode=form.delivery_mode.data,
+                actor=actor(),
+                data=start,
+            )
+        except InvalidInput as err:
+            status = 422
+            flash_service_error(err)
+            for name, message in err.errors.items():
+                if name in form:
+                    form[name].errors = [*list(form[name].errors), field_error_text(message)]
+        except ServiceError as err:
+            status = err.http_status
+            flash_service_error(err)
+        else:
+            return redirect(url_for("window.receipt", case_id=registration.case_id))
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "window/register.html", form=form, eia_matters=sorted(report_type_matters())
+    ), status
+
+
+def _matter_name(code: str) -> str:
+    return dict(matter_choices()).get(code, code)
+
+
+@bp.get("/cases/<int:case_id>/receipt")
+@roles_required("window", "supervisor")
+def receipt(case_id: int):
+    with viewable_case(case_id) as (case, session):
+        clerk = session.execute(select(User.display_name).where(User.username == case.created_by)).scalar()
+    return render_template(
+        "window/receipt.html",
+        case=case,
+        matter_name=_matter_name(case.matter_code),
+        clerk=clerk or case.created_by,
+        channels=dict(CHANNELS),
+        delivery_modes=dict(DELIVERY_MODES),
+    )
+
+
+def completed_notices(session, case_id: int) -> list[HumanTask]:
+    return [t for t in queries.case_tasks(session, case_id) if t.state == "completed" and t.form in NOTICES]
+
+
+@bp.get("/cases/<int:case_id>/notices/<task_id>")
+@roles_required("window", "handler", "lead", "supervisor")
+def notice(case_id: int, task_id: str):
+    with viewable_case(case_id) as (case, session):
+        task = session.get(HumanTask, task_id)
+        if task is None or task.case_id != case.id or task.state != "completed" or task.form not in NOTICES:
+            abort(404)
+        answers = _completed_form(session, case.id, task.id)
+        # The intake check before it (received date, notes) belongs on every notice.
+        intake = {}
+        for earlier in queries.case_tasks(session, case.id):
+            if earlier.form == "materials_check.json" and earlier.state == "completed":
+                intake = _completed_form(session, case.id, earlier.id)
+        clerk = session.execute(select(User.display_name).where(User.id == task.completed_by)).scalar()
+    fields = _labelled(task.form, answers)
+    missing: list[str] = []
+    for spec, raw, _text in fields:
+        if spec.name == "missing_items" and isinstance(raw, list):
+            titles = {c.key: c.title for c in spec.choices}
+            missing = [titles.get(str(v), str(v)) for v in raw]
+    return render_template(
+        "window/notice.html",
+        case=case,
+        task=task,
+        kind=task.form,
+        title=NOTICES[task.form],
+        answers=answers,
+        fields=fields,
+        intake=intake,
+        matter_name=_matter_name(case.matter_code),
+        clerk=clerk,
+        missing=missing,
+    )
+
+
+def _completed_form(session, case_id: int, task_id: str) -> dict[str, Any]:
+    """What was entered when the task was completed: the audit event of its completion holds it."""
+    events = session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.case_id == case_id, AuditEvent.action == "task.completed")
+        .order_by(AuditEvent.seq.desc())
+    ).scalars()
+    for event in events:
+        if event.payload.get("task") == task_id:
+            return dict(event.payload.get("form") or {})
+    return {}
+
+
+def _labelled(form_name: str, answers: dict[str, Any]) -> list[tuple[Any, Any, str]]:
+    """(field spec, raw value, display text) in the form's order."""
+    try:
+        from forms.schemas import load_ui_schema
+
+        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language())
+    except UnknownForm:
+        return []
+    return [(f, answers[f.name], display_value(f, answers[f.name])) for f in spec.fields if f.name in answers]
