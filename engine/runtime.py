@@ -342,14 +342,15 @@ def workflow_data(wf: BpmnWorkflow) -> dict[str, Any]:
 _CURRENT = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
-def element_states(wf: BpmnWorkflow) -> dict[str, list[str]]:
+def element_states(wf: BpmnWorkflow, main_only: bool = False) -> dict[str, list[str]]:
     """BPMN element ids by state over the case and all its (sub)workflows, for marking the diagram.
 
     Keys: "completed", "current" (READY/WAITING/STARTED) and "error". An element run in a loop can be in
-    "completed" and "current" at once.
+    "completed" and "current" at once. `main_only` keeps to the main process: ids repeat across the files
+    of a bundle (a called process may also have a `start`), so marking the main diagram needs only its own.
     """
     states: dict[str, list[str]] = {"completed": [], "current": [], "error": []}
-    for workflow in _workflows(wf):
+    for workflow in [wf] if main_only else _workflows(wf):
         for task in workflow.tasks.values():
             element_id = getattr(task.task_spec, "bpmn_id", None)
             if not element_id:

@@ -46,7 +46,7 @@ def element_markers(case: Case) -> dict[str, str]:
     from engine import runtime
 
     markers: dict[str, str] = {}
-    states = runtime.element_states(wf)
+    states = runtime.element_states(wf, main_only=True)
     for key in ("completed", "error", "current"):
         for element_id in states.get(key, []):
             markers[str(element_id)] = key

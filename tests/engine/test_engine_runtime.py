@@ -384,3 +384,14 @@ def test_hand_built_workflow_gets_the_sandbox_on_advance(canary: Path) -> None:
 def test_empty_script_task_is_a_no_op() -> None:
     wf = runtime.new_workflow(compiled(script("Todo", "  "), user("A")), {"k": 1})
     assert [(t.spec_name, t.data) for t in _ready(wf)] == [("A", {"k": 1})]
+
+
+def test_element_states_of_the_main_process_only() -> None:
+    main = process("Main", start(), call("CallSub", "Sub"), user("After"), end())
+    sub = process("Sub", start("SubStart"), user("InSub"), end("SubEnd"))
+    wf = runtime.new_workflow(compile_process({"m.bpmn": definitions(main, sub)}))
+    everything = runtime.element_states(wf)
+    assert "InSub" in everything["current"]
+    main_only = runtime.element_states(wf, main_only=True)
+    assert "InSub" not in main_only["current"] and "SubStart" not in main_only["completed"]
+    assert "CallSub" in main_only["current"]
