@@ -33,6 +33,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from cli import register_commands
 
     register_commands(app)
+    if app.config.get("SCHEDULER_ENABLED") and not app.testing:
+        from services.scheduler import start_with_app  # in-process scheduler (python app.py scheduler: own process)
+
+        start_with_app(app)
     return app
 
 

@@ -87,4 +87,27 @@ def register_commands(app: Flask) -> None:
         for username, display, unit, roles in demo.DEMO_USERS:
             click.echo(f"    {username:<12} {display:<14} {unit or '':<6} {','.join(roles)}")
         click.echo(f"  打开 / open: {url}")
+        if current_app.config.get("SCHEDULER_ENABLED"):
+            from services.scheduler import ensure_started
+
+            ensure_started(current_app._get_current_object())
         waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+
+    @app.cli.command("scheduler")
+    @click.option("--once", is_flag=True, help="Run every job once and exit (e.g. from cron).")
+    @click.option("--lease-ttl", default=15.0, type=float, show_default=True,
+                  help="Seconds before a silent scheduler's lease may be taken over.")
+    def scheduler(once: bool, lease_ttl: float) -> None:
+        """Run the scheduler (timers, deadline reminders, rollout check, e-mail) as its own process.
+
+        Set SCHEDULER_ENABLED=0 for the web processes then; a database lease keeps one scheduler active."""
+        import logging
+
+        from services import clock
+        from services.scheduler import run_standalone
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        clock.install_from_env()
+        click.echo("调度器已启动 / scheduler running" if not once else "调度任务执行一次 / running every job once")
+        run_standalone(current_app.extensions["runonce.session_factory"], current_app.config, once=once,
+                       lease_ttl=lease_ttl)

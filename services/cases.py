@@ -404,7 +404,7 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
         result = session.execute(
             update(Case).where(Case.id == case_id, Case.version == seen)
             .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
-                    outcome="withdrawn", next_timer_due=None)
+                    outcome="withdrawn", next_timer_due=None, clock_running=False)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
@@ -414,6 +414,7 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
             update(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready")
             .values(state="cancelled", completed_at=utcnow()).execution_options(synchronize_session=False)
         )
+        clock.stop(session, case)
         audit_log.record(session, actor, "case.withdrawn", case_id=case_id, reason=reason.strip(),
                          before={"status": before}, after={"status": "withdrawn"})
         uow.commit()
@@ -443,7 +444,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         case = _get_case(session, case_id)
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
-        seen = case.version
+        seen, due = case.version, case.next_timer_due
         wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
         _advance_or_incident(case, lambda: runtime.advance(wf, now))
@@ -452,7 +453,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         _sync_tasks(session, case, wf, None, actor)
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
-                         due=str(case.next_timer_due))
+                         due=due.isoformat())
         uow.commit()
         return 1
 

@@ -17,9 +17,10 @@ What it keeps, per case (the facts are rows, the dates are derived from them by 
 
 The clock stops for good once a decision is recorded (``decision`` in the data) or the case ends.
 
-"Now" is ``now()`` / ``today()``: the real time unless a test or the simulated scheduler set a source
-(``frozen(...)``, ``SimulatedClock``, or the environment variables ``RUNONCE_CLOCK_START`` /
-``RUNONCE_CLOCK_SPEED``).  While a source is set, SpiffWorkflow's timers use it too.
+"Now" is ``now()`` / ``today()``: the engine's clock (``engine.clock``: real, or pinned) unless a test or
+the simulated scheduler set a source (``frozen(...)``, ``SimulatedClock``, or the environment variables
+``RUNONCE_CLOCK_START`` / ``RUNONCE_CLOCK_SPEED``).  ``frozen()`` pins the engine's clock too, and the
+scheduler pins it to the job's "now" while a job runs, so SpiffWorkflow's timers follow.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from engine import clock as engine_clock
 from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalendar, YearNotice
 from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
 from services import audit_log
@@ -72,19 +74,33 @@ ENV_SPEED = "RUNONCE_CLOCK_SPEED"
 
 
 class FrozenClock:
-    """A clock that stands still until it is moved (tests)."""
+    """A clock that stands still until it is moved (tests).  Used through ``frozen()``, it also pins the
+    engine's clock (``engine.clock``: SpiffWorkflow's timers) in the current thread."""
 
     def __init__(self, moment: datetime) -> None:
         self.moment = _aware(moment)
+        self._pin: Any = None
 
     def __call__(self) -> datetime:
         return self.moment
 
     def set(self, moment: datetime) -> None:
         self.moment = _aware(moment)
+        if self._pin is not None:
+            self._unpin_engine()
+            self._pin_engine()
 
     def advance(self, delta: timedelta) -> None:
-        self.moment += delta
+        self.set(self.moment + delta)
+
+    def _pin_engine(self) -> None:
+        self._pin = engine_clock.frozen_time(self.moment)
+        self._pin.__enter__()
+
+    def _unpin_engine(self) -> None:
+        pin, self._pin = self._pin, None
+        if pin is not None:
+            pin.__exit__(None, None, None)
 
 
 class SimulatedClock:
@@ -100,8 +116,6 @@ class SimulatedClock:
 
 
 _source: Callable[[], datetime] | None = None
-_patch_lock = threading.Lock()
-_real_engine_datetime: Any = None
 
 
 def _aware(moment: datetime) -> datetime:
@@ -111,9 +125,9 @@ def _aware(moment: datetime) -> datetime:
 
 
 def now() -> datetime:
-    """The current time, aware UTC: the real clock unless a source was set."""
+    """The current time, aware UTC: the source set here, else the engine's clock (pinned or real)."""
     source = _source
-    return _aware(source()) if source is not None else datetime.now(UTC)
+    return _aware(source()) if source is not None else engine_clock.now()
 
 
 def beijing_date(moment: datetime | None = None) -> date:
@@ -126,27 +140,41 @@ def today() -> date:
 
 
 def set_source(source: Callable[[], datetime] | datetime | None) -> None:
-    """Replace the clock (None: the real one).  SpiffWorkflow's timers follow while a source is set."""
+    """Replace the clock for the whole process (None: the real one).  The scheduler pins the engine's clock to
+    this time while a job runs (``engine_time``); elsewhere use ``frozen()`` to move both."""
     global _source
     if isinstance(source, datetime):
         source = FrozenClock(source)
     _source = source
-    _patch_engine_timers(source is not None)
+
+
+def is_controlled() -> bool:
+    return _source is not None
 
 
 @contextmanager
 def frozen(moment: datetime) -> Iterator[FrozenClock]:
-    """``with clock.frozen(datetime(2018, 2, 9, 9, tzinfo=BEIJING)) as c: ... c.set(...)``."""
+    """``with clock.frozen(datetime(2018, 2, 9, 9, tzinfo=BEIJING)) as c: ... c.set(...)``: services and the
+    engine's timers (in this thread) see ``c``'s time."""
     previous = _source
     fake = FrozenClock(moment)
     set_source(fake)
+    fake._pin_engine()
     try:
         yield fake
     finally:
+        fake._unpin_engine()
         set_source(previous)
 
 
-def install_from_env(environ: dict[str, str] | None = None) -> SimulatedClock | None:
+@contextmanager
+def engine_time(moment: datetime) -> Iterator[None]:
+    """Pin the engine's clock (SpiffWorkflow timers) to ``moment`` in this thread."""
+    with engine_clock.frozen_time(moment):
+        yield
+
+
+def install_from_env(environ: Mapping[str, str] | None = None) -> SimulatedClock | None:
     """``RUNONCE_CLOCK_START`` (ISO datetime with zone) and ``RUNONCE_CLOCK_SPEED`` (default 1): a simulated
     clock for a whole process (the multi-process scheduler test).  Returns None when not configured."""
     env = os.environ if environ is None else environ
@@ -157,30 +185,6 @@ def install_from_env(environ: dict[str, str] | None = None) -> SimulatedClock | 
     log.warning("simulated clock: starts at %s, %sx real time", simulated.start.isoformat(), simulated.speed)
     set_source(simulated)
     return simulated
-
-
-def _patch_engine_timers(on: bool) -> None:
-    """SpiffWorkflow reads ``datetime.now(timezone.utc)`` in its timer module and has no clock to inject."""
-    global _real_engine_datetime
-    try:
-        from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
-    except ImportError:  # pragma: no cover - the engine always ships it
-        return
-    with _patch_lock:
-        if _real_engine_datetime is None:
-            _real_engine_datetime = spiff_timer.datetime
-        real = _real_engine_datetime
-        if not on:
-            spiff_timer.datetime = real
-            return
-
-        class ClockDatetime(real):  # type: ignore[misc, valid-type]
-            @classmethod
-            def now(cls, tz=None):  # noqa: ANN001, ANN206 - the datetime signature
-                moment = now()
-                return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
-
-        spiff_timer.datetime = ClockDatetime
 
 
 # ================================================================ calendar and catalog
@@ -268,7 +272,7 @@ def workflow_facts(wf: Any) -> WorkflowFacts:
         props = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
         kind = props.get("stepKind")
         if kind:
-            kinds.setdefault(str(kind), str(task.task_spec.name))
+            kinds.setdefault(str(kind), str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name))
     report_type = next((d["report_type"] for d in datas if d.get("report_type")), None)
     return WorkflowFacts(
         accepted=any(d.get("accepted") is True for d in datas),
@@ -364,6 +368,22 @@ def refresh(session: Session, case: Case, wf) -> None:
     recompute(session, case, on)
 
 
+def stop(session: Session, case: Case) -> None:
+    """The case ended without the engine (withdrawal): close its suspensions and stop its clock for good.
+    Sets the attributes on ``case``; the command's guarded UPDATE writes them."""
+    on = today()
+    row = session.get(CaseClock, case.id)
+    if row is not None and row.stopped_on is None:
+        row.stopped_on, row.updated_at = on, now()
+    for sus in session.execute(
+        select(CaseSuspension).where(CaseSuspension.case_id == case.id, CaseSuspension.end_on.is_(None))
+    ).scalars():
+        sus.end_on = max(on, sus.start_on)
+    session.flush()
+    recompute(session, case, on)
+    case.clock_running = False
+
+
 def recompute(session: Session, case: Case, on: date | None = None) -> ClockResult:
     """Due dates from the stored facts (no workflow needed); sets them on ``case`` and on its open task rows."""
     on = on or today()
@@ -407,9 +427,11 @@ def recompute(session: Session, case: Case, on: date | None = None) -> ClockResu
     case.due_on, case.promised_due_on = result.due_on, result.promised_due_on
     case.clock_running, case.clock_flag = result.running, result.flag
     # Open task rows carry the case's due date for the worklists' "due soon / overdue" filters.
+    task_due = due_at(result.due_on)
     session.execute(
-        update(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready")
-        .values(due_at=due_at(result.due_on)).execution_options(synchronize_session=False)
+        update(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready",
+                                HumanTask.due_at.is_distinct_from(task_due))
+        .values(due_at=task_due).execution_options(synchronize_session=False)
     )
     return result
 
@@ -552,7 +574,7 @@ def extend_deadline(uow: UnitOfWork, case_id: int, working_days: int, reason: st
     if isinstance(working_days, bool) or not isinstance(working_days, int) or working_days < 1:
         errors["working_days"] = N_("Must be at least %(limit)s.") % {"limit": 1}
     if errors:
-        raise InvalidInput(N_("The extension has errors; see the marked fields."), errors)
+        raise InvalidInput(N_("The form has errors; see the marked fields."), errors)
     with uow:
         session = uow.session
         if not (actor.has_role("admin", "system") or _is_leadership_lead(session, actor)):
@@ -570,7 +592,8 @@ def extend_deadline(uow: UnitOfWork, case_id: int, working_days: int, reason: st
         if used + working_days > allowed:
             raise InvalidInput(
                 N_("The time limit can be extended by at most %(limit)s working days in all."),
-                {"working_days": N_("Too many working days.")}, limit=allowed,
+                {"working_days": N_("Must be at most %(limit)s.") % {"limit": max(allowed - used, 0)}},
+                limit=allowed,
             )
         on = today()
         if case.due_on is not None and on > case.due_on:
@@ -602,7 +625,7 @@ def save_holiday_notice(
     """An admin enters (or corrects) a year's State Council holiday notice; every open clock is re-derived.
     Returns the number of cases whose dates changed."""
     if not actor.has_role("admin", "system"):
-        raise Forbidden(N_("Only an administrator can enter holiday notices."))
+        raise Forbidden(N_("Only an administrator can change deadline settings."))
     try:
         notice = YearNotice(year, holidays, workdays, source)
     except ValueError as err:
@@ -650,7 +673,7 @@ def save_matter_setting(
     """Override a matter's promised limit (承诺时限; applies to cases accepted from now on) and/or name the
     unit responsible for it (a matter the plan left without one).  Admin only; audited."""
     if not actor.has_role("admin", "system"):
-        raise Forbidden(N_("Only an administrator can change a matter's settings."))
+        raise Forbidden(N_("Only an administrator can change deadline settings."))
     if _matter(matter_code) is None:
         raise NotFound(N_("Unknown matter %(code)s."), code=matter_code)
     if (promised_value is None) != (promised_unit is None) or (

@@ -50,3 +50,13 @@ def release(uow: UnitOfWork, name: str, holder: str) -> None:
             .execution_options(synchronize_session=False)
         )
         uow.commit()
+
+
+def current_holder(uow: UnitOfWork, name: str, now: datetime | None = None) -> str | None:
+    """Who holds the lease now (None when nobody holds an unexpired one)."""
+    now = now or utcnow()
+    with uow.reader() as r:
+        row = r.session.get(SchedulerLease, name)
+        if row is None or row.holder is None or row.expires_at is None or row.expires_at < now:
+            return None
+        return row.holder

@@ -64,6 +64,9 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 REFORM_OFFICE = "regulations"  # 法规处 runs the reform office (领导小组办公室)
+# Error message ids the catalogs already translate.
+NOT_ALLOWED = "Not allowed"
+NO_SUCH_RECORD = "This page or record does not exist."
 
 
 def R_(msgid: str) -> str:
@@ -228,8 +231,9 @@ def raise_reminder(
         key=key, kind=kind, subject_type=subject_type, subject_id=str(subject_id), case_id=case_id,
         matter_code=matter_code, unit_code=unit_code, role=role, user_id=user_id, msgid=msgid, params=params,
         created_at=created_at,
-    ).on_conflict_do_nothing(index_elements=["key"])
-    return session.execute(stmt).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(Reminder.id)
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT through SQLAlchemy.
+    return session.execute(stmt).first() is not None
 
 
 class _Units:
@@ -241,8 +245,14 @@ class _Units:
     def check(self, code: str | None) -> bool:
         if code is None or code in self.codes:
             return True
-        log.warning("reminder for unit %s skipped: the unit is not in the database (run seed/ensure_units)", code)
+        if code not in _warned_units:
+            _warned_units.add(code)
+            log.warning("reminders for unit %s skipped: the unit is not in the database (units come from the "
+                        "catalog: `python app.py seed-demo` or services.users.ensure_units)", code)
         return False
+
+
+_warned_units: set[str] = set()
 
 
 def _matter_names(matter: Any) -> dict[str, str]:
@@ -274,7 +284,7 @@ def scan_deadlines(uow: UnitOfWork, now: datetime | None = None, policy: Reminde
         except UncoveredYear:
             horizon = None
         query = select(Case).join(CaseClock, CaseClock.case_id == Case.id).where(
-            Case.status == "active", Case.clock_running.is_(True), CaseClock.stopped_on.is_(None),
+            Case.status.in_(("active", "incident")), Case.clock_running.is_(True), CaseClock.stopped_on.is_(None),
         )
         if horizon is not None:
             query = query.where(or_(Case.due_on <= horizon, Case.promised_due_on <= horizon))
@@ -545,25 +555,25 @@ def count_for(session: Session, actor: Actor, *, unread_only: bool = False, kind
 def mark_read(uow: UnitOfWork, reminder_id: int, actor: Actor) -> bool:
     """Mark one reminder read for ``actor``; True when it was unread.  NotFound if it is not theirs."""
     if actor.user_id is None:
-        raise Forbidden(N_forbidden)
+        raise Forbidden(NOT_ALLOWED)
     with uow:
         session = uow.session
         found = session.execute(
             select(Reminder.id).where(Reminder.id == reminder_id, _visible(actor))
         ).scalar_one_or_none()
         if found is None:
-            raise NotFound(N_not_found, id=reminder_id)
+            raise NotFound(NO_SUCH_RECORD)
         stmt = _insert(session)(ReminderRead).values(
             reminder_id=reminder_id, user_id=actor.user_id, read_at=clock.now()
-        ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"])
-        changed = session.execute(stmt).rowcount == 1
+        ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"]).returning(ReminderRead.reminder_id)
+        changed = session.execute(stmt).first() is not None
         uow.commit()
         return changed
 
 
 def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
     if actor.user_id is None:
-        raise Forbidden(N_forbidden)
+        raise Forbidden(NOT_ALLOWED)
     with uow:
         session = uow.session
         ids = session.execute(select(Reminder.id).where(_visible(actor), _unread(actor))).scalars().all()
@@ -572,8 +582,8 @@ def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
         for rid in ids:
             stmt = _insert(session)(ReminderRead).values(
                 reminder_id=rid, user_id=actor.user_id, read_at=at
-            ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"])
-            changed += session.execute(stmt).rowcount
+            ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"]).returning(ReminderRead.reminder_id)
+            changed += session.execute(stmt).first() is not None
         uow.commit()
         return changed
 
@@ -592,8 +602,3 @@ def recipients(session: Session, reminder: Reminder) -> list[User]:
             query = query.where(exists().where(UserRole.user_id == User.id, UserRole.role == reminder.role))
     return list(session.execute(query.order_by(User.id)).scalars())
 
-
-# Message ids of the errors above (English; the web translates service errors through Flask-Babel, where these
-# ids already exist).
-N_forbidden = "You are not allowed to do this."
-N_not_found = "Reminder %(id)s does not exist."

@@ -39,3 +39,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(designer.bp)
     app.register_blueprint(vendor.bp)
+    from web import reminders as reminders_web
+
+    reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers

@@ -26,3 +26,14 @@
     });
   }
 })();
+
+// Keep the reminder count in the header current without reloading the page.
+(function () {
+  var badge = document.querySelector("[data-reminder-count]");
+  if (!badge) return;
+  setInterval(function () {
+    fetch("/reminders/count.json", {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d) badge.textContent = d.unread; });
+  }, 60000);
+})();
