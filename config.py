@@ -37,6 +37,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
         # Form schemas allow attachments up to 20 MiB (x-maxBytes); leave room for the rest of the form.
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        # Number of reverse proxies in front of the service (X-Forwarded-For hops to trust); 0 = none.
+        "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "0")),
         "SCHEDULER_ENABLED": os.environ.get("SCHEDULER_ENABLED", "1") == "1",
         "SMTP_HOST": os.environ.get("SMTP_HOST"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),

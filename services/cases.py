@@ -129,6 +129,8 @@ def _record_trips(case: Case, data: dict[str, Any]) -> None:
         same_visit_handover=bool(data.get("same_visit_handover", False)),
         in_person_supplements=int(data.get("in_person_supplements") or 0),
         extra_visits=int(data.get("extra_visits") or 0),
+        # An open case counts its planned pick-up; a case that ended without a result has none to collect.
+        result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
     case.trips = count.trips
     case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
@@ -401,10 +403,14 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
         if case.status not in ("active", "incident"):
             raise Conflict(N_("This case is %(status)s and cannot be withdrawn."), status=case.status)
         seen, before = case.version, case.status
+        wf = case_workflow(case)
+        case.status = "withdrawn"
+        _record_trips(case, runtime.workflow_data(wf) if wf is not None else {})
         result = session.execute(
             update(Case).where(Case.id == case_id, Case.version == seen)
             .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
-                    outcome="withdrawn", next_timer_due=None, clock_running=False)
+                    outcome="withdrawn", next_timer_due=None, clock_running=False,
+                    trips=case.trips, trip_flag=case.trip_flag)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
@@ -454,6 +460,9 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())
+        if case.status in ("completed", "incident"):
+            audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
+                             after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
         return 1
 

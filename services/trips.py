@@ -37,13 +37,16 @@ def count_trips(
     same_visit_handover: bool = False,
     in_person_supplements: int = 0,
     extra_visits: int = 0,
+    result_delivered: bool = True,
 ) -> TripCount:
     """Count the applicant's trips for one case.
 
     channel: how the application came in (window/post/online); delivery_mode: how the result goes out
     (window/post/online); same_visit_handover: the result was handed over during the application visit (即办,
     only meaningful for window + window); in_person_supplements: 补正 rounds the applicant brought to the window;
-    extra_visits: any other recorded visit (e.g. revised materials brought in person).
+    extra_visits: any other recorded visit (e.g. revised materials brought in person); result_delivered: False
+    when the case ended without a result to collect (not accepted, withdrawn): no pick-up trip is counted.
+    An open case counts its planned pick-up.
     """
     if channel not in CHANNELS:
         raise ValueError(f"未知的申请方式 channel={channel!r}，应为 {sorted(CHANNELS)} 之一")
@@ -59,7 +62,10 @@ def count_trips(
     if channel == "window":
         trips += 1
         reasons.append("现场申请：申请人到窗口递交申请材料，计 1 次跑动")
-    if delivery_mode == "window":
+    pickup = delivery_mode == "window" and result_delivered
+    if delivery_mode == "window" and not result_delivered:
+        reasons.append("未送达办理结果（不予受理或撤回），不计取件跑动")
+    if pickup:
         if channel == "window" and same_visit_handover:
             reasons.append("当场办结、当场领取（即办）：领取与申请为同一次到窗口，不另计跑动")
         else:
@@ -67,7 +73,7 @@ def count_trips(
             reasons.append("现场取件：申请人到窗口领取办理结果，计 1 次跑动")
     elif same_visit_handover:
         reasons.append("“当场领取”仅适用于现场申请+现场取件，本件不适用，已忽略")
-    if channel != "window" and delivery_mode != "window":
+    if channel != "window" and not pickup:
         reasons.append(f"{mode}：申请和取件均无需到窗口（零跑动）")
     if in_person_supplements:
         trips += in_person_supplements

@@ -19,6 +19,11 @@ csrf = CSRFProtect()
 
 
 def register(app: Flask) -> None:
+    if app.config.get("TRUST_PROXY_HOPS"):
+        # Behind a reverse proxy every client shares the proxy's address; the look-up throttles need the real one.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["TRUST_PROXY_HOPS"]), x_proto=1)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     # A CSRF token stays valid for the whole session: a long task form must not expire under the user.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -41,4 +46,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(vendor.bp)
     from web import reminders as reminders_web
 
-    reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers
+    reminders_web.init_app(app)
+    from web import applicant
+
+    app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises  # /reminders/ + the reminders_unread()/reminders_label() template helpers

@@ -19,6 +19,8 @@ OUTCOME = {
     "refused": _l("Refused"),
     "withdrawn": _l("Withdrawn"),
     "not_accepted": _l("Not accepted"),
+    "filed": _l("Filed"),
+    "returned": _l("Returned"),
 }
 TASK_STATE = {
     "ready": _l("To do"),

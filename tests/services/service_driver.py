@@ -27,6 +27,7 @@ from engine import runtime
 from engine.clock import frozen_time
 from services import cases, demo
 from services.actors import Actor, actor_for
+from services.definitions import compiled
 from services.uow import UnitOfWork
 from storage import audit
 from storage.db import Base
@@ -193,7 +194,7 @@ def read_back(uow: UnitOfWork, run: ServiceRun) -> Stored:
         ready = [(row.spec_name, row.title, row.lane) for row in _ready_rows(s, run.case_id)]
         task_rows = {row.id: (row.state, row.completed_by) for row in s.execute(
             select(HumanTask).where(HumanTask.case_id == run.case_id)).scalars()}
-        wf = runtime.loads(case.state)
+        wf = runtime.loads(case.state, compiled(case.definition))
         events = [(e.action, e.actor, e.payload) for e in s.execute(
             select(AuditEvent).where(AuditEvent.case_id == run.case_id).order_by(AuditEvent.seq)).scalars()]
         chain = audit.verify(s)

@@ -1,7 +1,7 @@
 """Drive the diagrams in ``workflows/`` with plain SpiffWorkflow 3.2.0.
 
-One helper module on purpose: the lead will later switch ``run_scenario`` to the service layer
-(``services.cases``); the scenario table in ``scenarios.py`` stays as it is.
+The scenario table at the end of this module is also run through the service layer (``services.cases``, both
+database backends) by ``tests/services/test_matter_paths.py`` with ``tests/services/service_driver.py``.
 
 * all .bpmn files are parsed once with ``SpiffBpmnParser`` (XSD-validated, call activities resolved);
 * scripts, conditions and timer expressions run through a RestrictedPython environment (like the engine's
@@ -288,7 +288,7 @@ def check_expectations(sc: Scenario, run: Run) -> None:
 PDF = "data:application/pdf;name=result.pdf;base64,JVBERi0xLjQKJSVFT0YK"
 APPLICANT = {
     "name": "吉林某化工有限公司",
-    "credit_code": "91220000123456789X",
+    "credit_code": "91220000123456789K",  # valid check character (GB 32100-2015)
     "contact": "张三",
     "phone": "0431-88888888",
     "address": "吉林省长春市某区某路1号",

@@ -1,0 +1,469 @@
+"""Pages for applicants (citizens and enterprises), no sign-in: apply online (网上申请), look a case up (办件查询).
+
+Applying: the matters whose catalog service modes offer the online channel, each with the delivery modes offered
+together with it. The case is registered by ``services.cases.register_case`` with ``channel="online"`` as the
+actor ``applicant:<credit code>`` (role ``applicant``); the reference number and the lookup code are shown once
+after a redirect (kept in the applicant's own session, so a reload does not submit twice).
+
+Looking up: reference number + lookup code. A wrong code answers exactly like an unknown reference (same page,
+same status), so neither reveals whether a reference exists; failed look-ups are slowed per client address and
+per reference, and a client address with too many failures is refused for a while (``LookupThrottle``).
+The throttle lives in the process: with several worker processes each keeps its own count.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import RadioField, StringField, TextAreaField, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length
+
+from forms.widgets import choices
+from services import cases, credit_code
+from services.actors import Actor
+from services.errors import InvalidInput, ServiceError
+from storage.models import Case, HumanTask
+from web import labels
+from web.common import flash_service_error, reader, uow
+from web.i18n import current_language, field_error_text
+
+bp = Blueprint("applicant", __name__, url_prefix="/public")
+
+ONLINE = "online"
+REQUIRED = lazy_gettext("This field is required.")
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\d{7,8})$")
+REPORT_TYPES = (
+    ("report", lazy_gettext("Environmental impact report (报告书)")),
+    ("table", lazy_gettext("Environmental impact form (报告表)")),
+)
+# What an applicant is told about the outcome; filings end as filed/returned, which the staff labels lack.
+OUTCOME = {
+    **labels.OUTCOME,
+    "filed": lazy_gettext("Filed"),
+    "returned": lazy_gettext("Returned"),
+}
+# Status as the applicant sees it: a case stopped by an error is still being handled by the department.
+STATUS = {**labels.CASE_STATUS, "incident": labels.CASE_STATUS["active"]}
+RECEIPT_KEY = "applicant_receipt"
+
+
+# -- the catalog: matters that can be applied for online ------------------------------------------------------------
+
+
+def _catalog():
+    from workflows.catalog import load_catalog
+
+    return load_catalog()
+
+
+def online_matters() -> list[Any]:
+    return [m for m in _catalog().matters if any(sm.channel == ONLINE for sm in m.service_modes)]
+
+
+def online_delivery_modes(matter: Any) -> list[str]:
+    """Delivery modes offered together with the online channel, in the order of the choices."""
+    offered = {sm.delivery_mode for sm in matter.service_modes if sm.channel == ONLINE}
+    return [code for code in ("online", "post", "window") if code in offered]
+
+
+def _online_matter(code: str) -> Any:
+    for matter in online_matters():
+        if matter.code == code:
+            return matter
+    abort(404)
+
+
+def matter_name(matter: Any) -> str:
+    return matter.name_zh if current_language() == "zh_CN" else (matter.name_en or matter.name_zh)
+
+
+def _matter_name_by_code(code: str) -> str:
+    try:
+        return matter_name(_catalog().matter(code))
+    except KeyError:
+        return code
+
+
+# -- applying --------------------------------------------------------------------------------------------------------
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _credit_code(form: FlaskForm, field: StringField) -> None:
+    value = re.sub(r"\s", "", field.data or "").upper()
+    field.data = value
+    if value and not credit_code.is_valid(value):
+        raise ValidationError(
+            _(
+                "This unified social credit code is not valid (18 characters; the last one is a check character)."
+            )
+        )
+
+
+def _phone(form: FlaskForm, field: StringField) -> None:
+    value = re.sub(r"\s", "", field.data or "")
+    if value and not PHONE.match(value):
+        raise ValidationError(_("Enter a mobile number (11 digits) or a landline number with its area code."))
+
+
+class OnlineApplicationForm(FlaskForm):
+    applicant_name = StringField(
+        lazy_gettext("Enterprise or organisation name"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        filters=[_strip],
+    )
+    applicant_credit_code = StringField(
+        lazy_gettext("Unified social credit code"),
+        validators=[InputRequired(REQUIRED), _credit_code],
+        render_kw={"maxlength": 18, "autocomplete": "off", "spellcheck": "false"},
+        description=lazy_gettext("18 characters, as on the business licence."),
+    )
+    applicant_contact = StringField(
+        lazy_gettext("Contact person"), validators=[DataRequired(REQUIRED), Length(max=100)], filters=[_strip]
+    )
+    applicant_phone = StringField(
+        lazy_gettext("Phone"),
+        validators=[DataRequired(REQUIRED), _phone],
+        filters=[_strip],
+        render_kw={"autocomplete": "tel"},
+    )
+    applicant_email = StringField(
+        lazy_gettext("E-mail"),
+        validators=[
+            DataRequired(REQUIRED),
+            Email(lazy_gettext("Enter a valid e-mail address.")),
+            Length(max=200),
+        ],
+        filters=[_strip],
+        render_kw={"autocomplete": "email"},
+    )
+    applicant_address = TextAreaField(
+        lazy_gettext("Postal address"), validators=[Length(max=300)], filters=[_strip], render_kw={"rows": 2}
+    )
+    delivery_mode = RadioField(
+        lazy_gettext("Delivery of the result"), validators=[InputRequired(REQUIRED)], validate_choice=False
+    )
+    report_type = RadioField(
+        lazy_gettext("Type of EIA document"), choices=choices(REPORT_TYPES), validate_choice=False
+    )
+
+    def __init__(self, matter: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.matter = matter
+        modes = online_delivery_modes(matter)
+        self.delivery_mode.choices = choices([(code, labels.DELIVERY[code]) for code in modes])
+        if len(modes) == 1 and not self.delivery_mode.data:
+            self.delivery_mode.data = modes[0]
+        self.needs_report_type = bool(matter.statutory_limit_by_report_type)
+
+    def validate_delivery_mode(self, field: RadioField) -> None:
+        if field.data not in online_delivery_modes(self.matter):
+            raise ValidationError(_("Choose one of the offered delivery modes."))
+
+    def validate_report_type(self, field: RadioField) -> None:
+        if self.needs_report_type and field.data not in dict(REPORT_TYPES):
+            raise ValidationError(_("Choose whether an EIA report or an EIA form is submitted."))
+
+    def validate_applicant_address(self, field: TextAreaField) -> None:
+        if self.delivery_mode.data == "post" and not field.data:
+            raise ValidationError(_("Delivery by post needs the postal address."))
+
+
+@bp.get("/")
+def index():
+    rows = [(m, online_delivery_modes(m)) for m in online_matters()]
+    return render_template("applicant/index.html", rows=rows, matter_name=matter_name)
+
+
+@bp.route("/apply/<code>", methods=["GET", "POST"])
+def apply(code: str):
+    matter = _online_matter(code)
+    form = OnlineApplicationForm(matter)
+    status = 200
+    if form.validate_on_submit():
+        credit = form.applicant_credit_code.data
+        applicant = cases.Applicant(
+            name=form.applicant_name.data.strip(),
+            credit_code=credit,
+            contact=form.applicant_contact.data.strip(),
+            phone=re.sub(r"\s", "", form.applicant_phone.data),
+            email=form.applicant_email.data.strip(),
+            address=(form.applicant_address.data or "").strip() or None,
+        )
+        start = {"report_type": form.report_type.data} if form.needs_report_type else {}
+        try:
+            registration = cases.register_case(
+                uow(),
+                matter_code=matter.code,
+                applicant=applicant,
+                channel=ONLINE,
+                delivery_mode=form.delivery_mode.data,
+                actor=Actor(username=f"applicant:{credit}", roles=frozenset({"applicant"})),
+                data=start,
+            )
+        except InvalidInput as err:
+            status = 422
+            flash_service_error(err)
+            for name, message in err.errors.items():
+                if name in form:
+                    form[name].errors = [*list(form[name].errors), field_error_text(message)]
+        except ServiceError as err:
+            status = err.http_status
+            flash_service_error(err)
+        else:
+            session[RECEIPT_KEY] = {
+                "reference": registration.reference,
+                "lookup_code": registration.lookup_code,
+                "matter": matter.code,
+                "at": time.time(),
+            }
+            return redirect(url_for("applicant.submitted"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("applicant/apply.html", form=form, matter=matter, matter_name=matter_name), status
+
+
+@bp.get("/submitted")
+def submitted():
+    receipt = session.get(RECEIPT_KEY)
+    # Shown for a while only: on a shared computer (a self-service terminal in the hall) the next person must
+    # not find the previous applicant's lookup code.
+    ttl = float(current_app.config.get("APPLICANT_RECEIPT_TTL", 30 * 60))
+    if not receipt or time.time() - float(receipt.get("at", 0)) > ttl:
+        session.pop(RECEIPT_KEY, None)
+        return redirect(url_for("applicant.index"))
+    return render_template(
+        "applicant/submitted.html", receipt=receipt, matter_name=_matter_name_by_code(receipt["matter"])
+    )
+
+
+# -- looking a case up -----------------------------------------------------------------------------------------------
+
+
+class LookupThrottle:
+    """Failed look-ups in a sliding window, per key (client address, reference number).
+
+    Up to ``free`` failures cost nothing; each further one answers ``delay`` seconds more slowly (capped); a key
+    with ``limit`` failures is refused until its oldest failure leaves the window. Only client addresses are
+    ever refused (``lock=True``): refusing by reference would let anyone lock an applicant out of their case.
+    """
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self.max_keys = max_keys
+
+    def _recent(self, key: str, now: float, window: float) -> deque[float]:
+        stamps = self._failures.get(key)
+        if stamps is None:
+            return deque()
+        while stamps and stamps[0] <= now - window:
+            stamps.popleft()
+        if not stamps:
+            del self._failures[key]
+        return stamps
+
+    def retry_after(self, key: str, now: float, window: float, limit: int) -> float:
+        """Seconds until `key` may try again (0: now)."""
+        with self._lock:
+            stamps = self._recent(key, now, window)
+            if len(stamps) < limit:
+                return 0.0
+            return max(1.0, stamps[len(stamps) - limit] + window - now)
+
+    def fail(self, keys: Iterable[str], now: float, window: float) -> int:
+        """Record one failure under each key; returns the largest recent count among them."""
+        worst = 0
+        with self._lock:
+            for key in keys:
+                stamps = self._recent(key, now, window)
+                stamps.append(now)
+                self._failures[key] = stamps
+                self._failures.move_to_end(key)
+                worst = max(worst, len(stamps))
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
+        return worst
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+
+throttle = LookupThrottle()
+
+
+def _settings() -> dict[str, float]:
+    config = current_app.config
+    return {
+        "window": float(config.get("APPLICANT_LOOKUP_WINDOW", 15 * 60)),
+        "limit": int(config.get("APPLICANT_LOOKUP_LIMIT", 10)),
+        "free": int(config.get("APPLICANT_LOOKUP_FREE", 3)),
+        "delay": float(config.get("APPLICANT_LOOKUP_DELAY", 1.0)),
+        "delay_max": float(config.get("APPLICANT_LOOKUP_DELAY_MAX", 5.0)),
+    }
+
+
+def _client_key() -> str:
+    return f"addr:{request.remote_addr or '-'}"
+
+
+def _slow_down(failures: int, settings: dict[str, float]) -> None:
+    extra = failures - settings["free"]
+    if extra > 0 and settings["delay"] > 0:
+        time.sleep(min(settings["delay"] * extra, settings["delay_max"]))
+
+
+def _normalise_reference(value: str | None) -> str:
+    return re.sub(r"\s", "", value or "").upper()
+
+
+class LookupForm(FlaskForm):
+    reference = StringField(
+        lazy_gettext("Reference number"),
+        validators=[DataRequired(REQUIRED), Length(max=40)],
+        filters=[_normalise_reference],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    lookup_code = StringField(
+        lazy_gettext("Lookup code"),
+        validators=[DataRequired(REQUIRED), Length(max=20)],
+        filters=[_normalise_reference],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+        description=lazy_gettext("On your receipt, next to the reference number."),
+    )
+
+
+@dataclass
+class CaseStatus:
+    reference: str
+    matter: str
+    applicant_name: str
+    submitted_at: datetime
+    channel: str
+    delivery_mode: str
+    status: str
+    current_steps: list[str]
+    completed_steps: list[tuple[str, datetime | None]]
+    accepted_on: date | None
+    due_on: date | None
+    promised_due_on: date | None
+    outcome: str | None
+    completed_at: datetime | None
+    tracking_no: str | None
+    carrier: str | None
+    posted_date: str | None
+
+
+_DUMMY_CODE = "0" * 8
+
+
+def find_case(reference: str, code: str) -> CaseStatus | None:
+    """The case with this reference whose lookup code matches, else None (either way the same work)."""
+    with reader() as r:
+        s = r.session
+        case = s.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
+        stored = case.lookup_code.upper() if case is not None else _DUMMY_CODE
+        matches = hmac.compare_digest(stored.encode(), code.encode())
+        if case is None or not matches:
+            return None
+        tasks = list(
+            s.execute(
+                select(HumanTask)
+                .where(HumanTask.case_id == case.id)
+                .order_by(HumanTask.created_at, HumanTask.id)
+            ).scalars()
+        )
+        posted = _posted(case)
+        return CaseStatus(
+            reference=case.reference,
+            matter=_matter_name_by_code(case.matter_code),
+            applicant_name=case.applicant_name,
+            submitted_at=case.created_at,
+            channel=case.channel,
+            delivery_mode=case.delivery_mode,
+            status=case.status,
+            # Step titles only (the BPMN names shown to staff), never element ids or lanes' internals.
+            current_steps=list(dict.fromkeys(t.title for t in tasks if t.state == "ready")),
+            completed_steps=sorted(
+                ((t.title, t.completed_at) for t in tasks if t.state == "completed"),
+                key=lambda step: (step[1] is None, step[1] or datetime.min),
+            ),
+            accepted_on=case.accepted_on,
+            due_on=case.due_on,
+            promised_due_on=case.promised_due_on,
+            outcome=case.outcome,
+            completed_at=case.completed_at,
+            tracking_no=posted.get("tracking_no"),
+            carrier=posted.get("carrier"),
+            posted_date=posted.get("posted_date"),
+        )
+
+
+def _posted(case: Case) -> dict[str, Any]:
+    """Tracking number, carrier and date of a result sent by post, once the post step recorded them."""
+    if case.delivery_mode != "post" or not case.state:
+        return {}
+    from engine import runtime
+    from services.cases import case_workflow
+
+    try:
+        data = runtime.workflow_data(case_workflow(case))
+    except Exception:  # noqa: BLE001 - a damaged state must not break the look-up page
+        current_app.logger.exception("case %s: state could not be read for the look-up page", case.id)
+        return {}
+    return {key: str(data[key]) for key in ("tracking_no", "carrier", "posted_date") if data.get(key)}
+
+
+@bp.route("/track", methods=["GET", "POST"])
+def track():
+    form = LookupForm()
+    result: CaseStatus | None = None
+    problem: str | None = None
+    status = 200
+    if form.validate_on_submit():
+        settings = _settings()
+        now = time.monotonic()
+        client = _client_key()
+        wait = throttle.retry_after(client, now, settings["window"], int(settings["limit"]))
+        if wait:
+            status = 429
+            problem = _(
+                "Too many failed look-ups from your connection. Try again in %(minutes)s minutes.",
+                minutes=max(1, int(wait // 60) + (1 if wait % 60 else 0)),
+            )
+        else:
+            result = find_case(form.reference.data, form.lookup_code.data)
+            if result is None:
+                failures = throttle.fail([client, f"ref:{form.reference.data}"], now, settings["window"])
+                _slow_down(failures, settings)
+                status = 404
+                problem = _(
+                    "No case matches this reference number and lookup code. Check both on your "
+                    "receipt and try again."
+                )
+    elif form.is_submitted():
+        status = 422
+    return render_template(
+        "applicant/track.html",
+        form=form,
+        result=result,
+        problem=problem,
+        status_label=lambda v: STATUS.get(v, v),
+        outcome_label=lambda v: OUTCOME.get(v, v) if v else "",
+    ), status
