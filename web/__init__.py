@@ -44,9 +44,8 @@ def register(app: Flask) -> None:
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(designer.bp)
     app.register_blueprint(vendor.bp)
+    from web import applicant
     from web import reminders as reminders_web
 
-    reminders_web.init_app(app)
-    from web import applicant
-
-    app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises  # /reminders/ + the reminders_unread()/reminders_label() template helpers
+    reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers
+    app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises
