@@ -6,6 +6,7 @@ notice periods' timers are driven through the service layer, as the scheduler wo
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,7 +202,8 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
 
 
 def _artifacts():
-    from conftest import ARTIFACTS
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    # Not imported from conftest: several test folders have one, and the name `conftest` means whichever
+    # was loaded last by the time this runs.
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    return artifacts
