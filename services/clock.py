@@ -343,6 +343,7 @@ def refresh(session: Session, case: Case, wf) -> None:
         case.clock_running = False
         return
     row = session.get(CaseClock, case.id)
+    changed = row is None or case.due_on is None
     if row is None:
         row = _new_clock_row(session, case, matter, facts.report_type)
         session.add(row)
@@ -350,6 +351,7 @@ def refresh(session: Session, case: Case, wf) -> None:
     if (ended or facts.decided) and row.stopped_on is None:
         row.stopped_on = on
         row.updated_at = now()
+        changed = True
     excluded = set(row.excluded_kinds or ())
     current = {} if row.stopped_on else {k: e for k, e in facts.step_kinds.items() if k in excluded}
     open_rows = session.execute(
@@ -361,11 +363,16 @@ def refresh(session: Session, case: Case, wf) -> None:
             still_open.add(sus.kind)
         else:
             sus.end_on = max(on, sus.start_on)
+            changed = True
     for kind, element in sorted(current.items()):
         if kind not in still_open:
             session.add(CaseSuspension(case_id=case.id, kind=kind, start_on=on, source=element[:120]))
-    session.flush()
-    recompute(session, case, on)
+            changed = True
+    # Most commands change no clock fact: with no suspension open, the stored due dates still hold (an open
+    # one moves them day by day, so those are recomputed every time).
+    if changed or still_open or case.clock_flag:
+        session.flush()
+        recompute(session, case, on)
 
 
 def stop(session: Session, case: Case) -> None:

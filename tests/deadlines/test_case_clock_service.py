@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
-from conftest import SYSTEM, actor, at, deploy, deploy_matter, ready_by_form, ready_tasks
+from deadline_support import SYSTEM, actor, at, deploy, deploy_matter, ready_by_form, ready_tasks
 from sqlalchemy import select
 
 from services import cases, clock, reminders

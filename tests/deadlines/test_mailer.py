@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import at
+from deadline_support import at
 from sqlalchemy import select
 
 from services import reminders

@@ -7,7 +7,7 @@ import threading
 from datetime import date
 
 import pytest
-from conftest import SYSTEM, actor, at, deploy, deploy_matter, ready_tasks
+from deadline_support import SYSTEM, actor, at, deploy, deploy_matter, ready_tasks
 from sqlalchemy import func, select
 
 from services import cases, clock, reminders

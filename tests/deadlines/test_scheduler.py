@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ROOT, SYSTEM, at, deploy
+from deadline_support import ROOT, SYSTEM, at, deploy
 from sqlalchemy import func, select
 
 from services import cases, clock, lease

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from conftest import PASSWORD, at
+from deadline_support import PASSWORD, at
 from sqlalchemy import select
 
 from app import create_app, uow_for
