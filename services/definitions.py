@@ -45,29 +45,28 @@ def deploy_bundle(
     actor: Actor,
     process_id: str | None = None,
     note: str | None = None,
+    expected_version: int | None = None,
 ) -> Deployment:
     """Validate and store a new version unless the same content is deployed already.
 
     Raises engine.errors.BpmnError (file, line, element id) when the bundle is rejected.
+
+    `expected_version` guards an edit against a concurrent one: the version the designer started from (0 for a
+    process that must not exist yet). When the latest deployed version of the process is another one, Conflict
+    is raised and nothing is written — the edit is refused, never merged silently.
     """
     blobs = _as_bytes(files)
-    if process_id is None and main_file in blobs:
-        process_id = _main_process_id(blobs[main_file], main_file)
-    digest = content_hash(blobs)
-    compiled = _COMPILED.get(digest) or compile_process(blobs, process_id)  # raises before anything is written
-    _COMPILED[digest] = compiled
+    digest, compiled = _compile(blobs, main_file, process_id)  # raises before anything is written
     with uow:
         session = uow.session
+        if expected_version is not None:
+            _check_expected(session, compiled.process_id, expected_version)
         existing = session.execute(
             select(ProcessDefinition).where(ProcessDefinition.content_hash == digest)
         ).scalar_one_or_none()
         if existing is not None:
             return Deployment(existing.id, existing.process_id, existing.version, created=False)
-        latest = session.execute(
-            select(func.max(ProcessDefinition.version)).where(
-                ProcessDefinition.process_id == compiled.process_id
-            )
-        ).scalar()
+        latest = _latest_version(session, compiled.process_id)
         definition = ProcessDefinition(
             process_id=compiled.process_id,
             version=(latest or 0) + 1,
@@ -81,6 +80,9 @@ def deploy_bundle(
         try:
             session.flush()
         except IntegrityError:  # (process_id, version) is unique: a concurrent deploy took this number
+            if expected_version is not None:
+                session.rollback()
+                _check_expected(session, compiled.process_id, expected_version)
             raise Conflict(N_("Someone deployed %(process_id)s at the same moment; try again."),
                            process_id=compiled.process_id) from None
         audit_log.record(
@@ -90,6 +92,84 @@ def deploy_bundle(
         )
         uow.commit()
         return Deployment(definition.id, definition.process_id, definition.version, created=True)
+
+
+def _latest_version(session: Session, process_id: str) -> int | None:
+    return session.execute(
+        select(func.max(ProcessDefinition.version)).where(ProcessDefinition.process_id == process_id)
+    ).scalar()
+
+
+def _check_expected(session: Session, process_id: str, expected_version: int) -> None:
+    latest = _latest_version(session, process_id) or 0
+    if latest == expected_version:
+        return
+    if expected_version == 0:
+        raise Conflict(
+            N_(
+                "A process with the id %(process_id)s is deployed already (version %(latest)s). Open it from the "
+                "list of versions to edit it, or give the new process another id; nothing was deployed."
+            ),
+            process_id=process_id,
+            latest=latest,
+        )
+    raise Conflict(
+        N_(
+            "Someone deployed version %(latest)s of %(process_id)s after you opened it (you edited version "
+            "%(base)s). Reload it and apply your change again; nothing was deployed."
+        ),
+        process_id=process_id,
+        latest=latest,
+        base=expected_version,
+    )
+
+
+def _compile(blobs: dict[str, bytes], main_file: str, process_id: str | None) -> tuple[str, CompiledProcess]:
+    if process_id is None and main_file in blobs:
+        process_id = _main_process_id(blobs[main_file], main_file)
+    digest = content_hash(blobs)
+    compiled = _COMPILED.get(digest) or compile_process(blobs, process_id)
+    _COMPILED[digest] = compiled
+    return digest, compiled
+
+
+def check_bundle(files: dict[str, bytes | str], main_file: str, process_id: str | None = None) -> CompiledProcess:
+    """Validate a bundle exactly as deploy_bundle would (safe XML, XSD, sandbox compile), storing nothing.
+
+    Raises engine.errors.BpmnError when it would be rejected.
+    """
+    return _compile(_as_bytes(files), main_file, process_id)[1]
+
+
+def main_process_id(data: bytes | str, filename: str) -> str | None:
+    """The executable process a (main) diagram defines, when there is exactly one; None otherwise.
+
+    Raises engine.errors.BpmnError when the file is not safe, well-formed XML."""
+    return _main_process_id(data.encode("utf-8") if isinstance(data, str) else data, filename)
+
+
+def edit_bundle(
+    uow: UnitOfWork, process_id: str, base_version: int, main_xml: bytes | str
+) -> tuple[dict[str, bytes], str]:
+    """The files of a stored version with its main diagram replaced: (files, main file name).
+
+    The shared call activities come from that version, not from disk, so an edit of one matter does not pick
+    up unrelated changes to workflows/shared. Raises NotFound when the version does not exist.
+    """
+    with uow:
+        definition = uow.session.execute(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_id == process_id, ProcessDefinition.version == base_version
+            )
+        ).scalar_one_or_none()
+        if definition is None:
+            raise NotFound(
+                N_("Version %(version)s of %(process_id)s does not exist."), process_id=process_id, version=base_version
+            )
+        files = {name: text.encode("utf-8") for name, text in definition.files.items()}
+        main_file = definition.main_file
+    files[main_file] = main_xml.encode("utf-8") if isinstance(main_xml, str) else main_xml
+    return files, main_file
 
 
 def _main_process_id(data: bytes, filename: str) -> str | None:

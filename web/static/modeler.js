@@ -1,0 +1,394 @@
+// The process editor: the bpmn-js modeler, a small properties panel, "检查" (check only) and "保存并部署".
+// The server validates everything (the same compile as an upload). A save names the version it was based on;
+// when someone deployed in between the server refuses it (409) and the diagram stays here, with a download.
+(function () {
+  "use strict";
+  var app = document.getElementById("modeler-app");
+  if (!app || typeof BpmnJS === "undefined") { return; }
+  var T = JSON.parse(document.getElementById("modeler-texts").textContent);
+  var canvasEl = document.getElementById("modeler-canvas");
+  var propsEl = document.getElementById("modeler-props");
+  var messageEl = document.getElementById("modeler-message");
+  var dirtyEl = document.getElementById("dirty-state");
+  var baseEl = document.getElementById("base-version");
+  var noteEl = document.getElementById("modeler-note");
+  var buttons = {
+    check: document.getElementById("modeler-check"),
+    deploy: document.getElementById("modeler-deploy")
+  };
+
+  var modeler = new BpmnJS({ container: canvasEl });
+  window.runonceModeler = modeler; // for the console and the browser tests
+
+  var state = {
+    mode: app.getAttribute("data-mode"),
+    base: parseInt(app.getAttribute("data-base-version"), 10) || 0,
+    deployUrl: app.getAttribute("data-deploy-url"),
+    checkUrl: app.getAttribute("data-check-url"),
+    fileName: app.getAttribute("data-file-name") || "diagram.bpmn",
+    dirty: false,
+    busy: false,
+    marked: null
+  };
+
+  function fill(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
+  }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") { node.textContent = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+    });
+    (children || []).forEach(function (child) { if (child) { node.appendChild(child); } });
+    return node;
+  }
+
+  // --- state shown in the page ----------------------------------------------------------------------
+  function setDirty(dirty) {
+    state.dirty = dirty;
+    app.setAttribute("data-dirty", dirty ? "true" : "false");
+    if (dirtyEl) {
+      dirtyEl.textContent = dirty ? T.unsaved : (state.deployed ? T.saved : "");
+      dirtyEl.className = "badge " + (dirty ? "dirty" : "clean");
+      dirtyEl.hidden = !dirtyEl.textContent;
+    }
+  }
+  function setBase(version) {
+    state.base = version;
+    app.setAttribute("data-base-version", String(version));
+    if (baseEl) {
+      baseEl.setAttribute("data-version", String(version));
+      baseEl.textContent = fill(T.based_on, { version: version });
+      baseEl.hidden = false;
+    }
+  }
+  function setBusy(busy) {
+    state.busy = busy;
+    buttons.check.disabled = busy;
+    buttons.deploy.disabled = busy;
+    app.setAttribute("data-busy", busy ? "true" : "false");
+  }
+  function showMessage(kind, nodes, outcome) {
+    messageEl.innerHTML = "";
+    messageEl.className = "modeler-message flash flash-" + kind;
+    messageEl.setAttribute("role", kind === "error" ? "alert" : "status");
+    messageEl.setAttribute("data-outcome", outcome || kind);
+    nodes.forEach(function (node) { messageEl.appendChild(node); });
+    messageEl.hidden = false;
+  }
+  function p(text, cls) { return el("p", cls ? { "class": cls, text: text } : { text: text }); }
+
+  // --- loading ----------------------------------------------------------------------------------------
+  function importXml(xml) {
+    return modeler.importXML(xml).then(function () {
+      modeler.get("canvas").zoom("fit-viewport", "auto");
+      clearMark();
+      renderProps(null);
+      canvasEl.setAttribute("data-state", "ready");
+    });
+  }
+  fetch(app.getAttribute("data-xml-url"), { credentials: "same-origin" })
+    .then(function (r) {
+      if (!r.ok) { throw new Error(r.status); }
+      return r.text();
+    })
+    .then(importXml)
+    .then(function () { setDirty(false); })
+    .catch(function (err) {
+      canvasEl.setAttribute("data-state", "error");
+      canvasEl.textContent = T.load_failed;
+      if (window.console) { console.error(err); }
+    });
+
+  modeler.on("commandStack.changed", function (event) {
+    if (event.trigger === "clear") { return; } // a new diagram was imported
+    setDirty(true);
+    // Refresh the panel (undo, redo, edits on the canvas), unless the designer is typing in it.
+    if (!(document.activeElement && propsEl.contains(document.activeElement))) { renderProps(currentElement()); }
+  });
+  modeler.on("selection.changed", function (event) {
+    renderProps(event.newSelection.length === 1 ? event.newSelection[0] : null);
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (state.dirty) { event.preventDefault(); event.returnValue = ""; }
+  });
+
+  // --- marking the element a rejection names ----------------------------------------------------------
+  function findElement(id) {
+    var registry = modeler.get("elementRegistry");
+    var found = registry.get(id);
+    if (found) { return found; }
+    // a process inside a participant is shown by the participant
+    return registry.filter(function (e) {
+      var bo = e.businessObject;
+      return bo && bo.processRef && bo.processRef.id === id;
+    })[0] || null;
+  }
+  function clearMark() {
+    if (state.marked) {
+      try { modeler.get("canvas").removeMarker(state.marked, "runonce-error"); } catch (e) { /* gone */ }
+      state.marked = null;
+    }
+    app.removeAttribute("data-marked");
+  }
+  // Zoom to a readable size (a whole matter fitted to the screen is small) with the element in the middle.
+  function centre(element) {
+    var canvas = modeler.get("canvas");
+    var xs = [], ys = [];
+    (element.waypoints || [{ x: element.x, y: element.y }, { x: element.x + element.width, y: element.y + element.height }])
+      .forEach(function (point) { xs.push(point.x); ys.push(point.y); });
+    var cx = (Math.min.apply(null, xs) + Math.max.apply(null, xs)) / 2;
+    var cy = (Math.min.apply(null, ys) + Math.max.apply(null, ys)) / 2;
+    if (isNaN(cx) || isNaN(cy)) { return; }
+    if (canvas.zoom() < 1) { canvas.zoom(1); }
+    var box = canvas.viewbox();
+    canvas.viewbox({ x: cx - box.width / 2, y: cy - box.height / 2, width: box.width, height: box.height });
+  }
+  function markElement(id) {
+    clearMark();
+    var element = id ? findElement(id) : null;
+    if (!element) { return false; }
+    var canvas = modeler.get("canvas");
+    if (element !== canvas.getRootElement()) {
+      canvas.addMarker(element, "runonce-error");
+      state.marked = element;
+      modeler.get("selection").select(element);
+      centre(element);
+    }
+    app.setAttribute("data-marked", element.id);
+    return true;
+  }
+
+  // --- talking to the server --------------------------------------------------------------------------
+  function post(url, xml) {
+    var body = { xml: xml, base_version: state.base, note: noteEl ? noteEl.value : "" };
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-CSRFToken": app.getAttribute("data-csrf")
+      },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      var type = r.headers.get("Content-Type") || "";
+      if (type.indexOf("application/json") === 0) {
+        return r.json().then(function (data) { data.status = r.status; return data; });
+      }
+      if (r.redirected && r.url.indexOf("/login") >= 0) {
+        return { ok: false, error: "signed_out", message: T.signed_out, status: r.status };
+      }
+      return { ok: false, error: "http", status: r.status };
+    });
+  }
+
+  function downloadXml(xml) {
+    var blob = new Blob([xml], { type: "application/xml" });
+    var link = el("a", { href: URL.createObjectURL(blob), download: state.fileName });
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  }
+  function downloadButton() {
+    var button = el("button", { type: "button", "class": "small", id: "modeler-download-mine", text: T.download });
+    button.addEventListener("click", function () {
+      modeler.saveXML({ format: true }).then(function (result) { downloadXml(result.xml); });
+    });
+    return button;
+  }
+
+  function where(data) {
+    var parts = [T.file + ": " + (data.file || state.fileName)];
+    if (data.line) { parts.push(T.line + ": " + data.line); }
+    if (data.element_id) { parts.push(T.element + ": " + data.element_id); }
+    return parts.join(" · ");
+  }
+
+  function handle(data, deploying) {
+    if (data.ok) {
+      if (!deploying) {
+        clearMark();
+        showMessage("success", [p(data.message)], "checked");
+        return;
+      }
+      clearMark();
+      state.deployed = true;
+      if (data.created && noteEl) { noteEl.value = ""; }
+      setBase(data.version);
+      setDirty(false);
+      if (data.deploy_url && state.mode === "new") {
+        // from now on this is an edit of the process just created
+        state.mode = "edit";
+        state.deployUrl = data.deploy_url;
+        state.checkUrl = data.check_url;
+        state.fileName = data.process_id + ".bpmn";
+        app.setAttribute("data-mode", "edit");
+        app.setAttribute("data-process-id", data.process_id);
+        if (window.history && data.edit_url) { window.history.replaceState(null, "", data.edit_url); }
+      }
+      var link = el("a", { href: data.versions_url, text: data.process_id + " v" + data.version });
+      showMessage(data.created ? "success" : "info", [el("p", {}, [document.createTextNode(data.message + " "), link])],
+        data.created ? "deployed" : "unchanged");
+      return;
+    }
+    if (data.error === "conflict") {
+      var actions = [downloadButton()];
+      if (data.latest_url) {
+        actions.push(el("a", { "class": "button small", href: data.latest_url, target: "_blank", rel: "noopener",
+          text: T.open_latest }));
+      }
+      showMessage("error", [el("p", {}, [el("strong", { text: T.conflict })]), p(data.message), p(T.kept),
+        el("div", { "class": "actions" }, actions)], "conflict");
+      return;
+    }
+    if (data.error === "rejected") {
+      var nodes = [el("p", {}, [el("strong", { text: deploying ? T.rejected : T.rejected_check })]), p(data.message),
+        p(where(data), "mono")];
+      var marked = data.in_editor === false ? false : markElement(data.element_id);
+      if (!marked) { clearMark(); }
+      if (data.element_id && data.in_editor === false) { nodes.push(p(T.not_in_editor, "muted")); }
+      showMessage("error", nodes, "rejected");
+      return;
+    }
+    var nodes2 = [p(data.message || fill(T.failed, { status: data.status }))];
+    if (deploying) { nodes2.push(el("div", { "class": "actions" }, [downloadButton()])); }
+    showMessage("error", nodes2, data.error || "failed");
+  }
+
+  function run(deploying) {
+    if (state.busy) { return; }
+    setBusy(true);
+    showMessage("info", [p(deploying ? T.saving : T.checking)], "busy");
+    modeler.saveXML({ format: true })
+      .then(function (result) { return post(deploying ? state.deployUrl : state.checkUrl, result.xml); })
+      .then(function (data) { handle(data, deploying); })
+      .catch(function (err) {
+        showMessage("error", [p(T.offline), el("div", { "class": "actions" }, [downloadButton()])], "failed");
+        if (window.console) { console.error(err); }
+      })
+      .then(function () { setBusy(false); });
+  }
+  buttons.check.addEventListener("click", function () { run(false); });
+  buttons.deploy.addEventListener("click", function () { run(true); });
+  document.getElementById("modeler-download").addEventListener("click", function () {
+    modeler.saveXML({ format: true }).then(function (result) { downloadXml(result.xml); });
+  });
+  document.getElementById("modeler-open").addEventListener("change", function (event) {
+    var file = event.target.files && event.target.files[0];
+    if (!file) { return; }
+    var reader = new FileReader();
+    reader.onload = function () {
+      importXml(String(reader.result)).then(function () {
+        setDirty(true);
+        messageEl.hidden = true;
+      }).catch(function (err) {
+        showMessage("error", [p(fill(T.open_failed, { error: err.message || String(err) }))], "open-failed");
+      });
+    };
+    reader.readAsText(file);
+    event.target.value = "";
+  });
+
+  // --- properties panel ---------------------------------------------------------------------------------
+  var ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+  var selected = null;
+
+  function currentElement() {
+    if (!selected) { return null; }
+    return modeler.get("elementRegistry").get(selected.id) || null;
+  }
+  function documentationOf(bo) {
+    var docs = bo.get ? bo.get("documentation") : bo.documentation;
+    return docs && docs.length ? docs[0].text || "" : "";
+  }
+  function textField(label, value, opts, onChange) {
+    var id = "prop-" + opts.key;
+    var input = opts.multiline
+      ? el("textarea", { id: id, rows: opts.rows || 4, "class": opts.prose ? "prose" : "code", spellcheck: "false" })
+      : el("input", { id: id, type: "text", autocomplete: "off", spellcheck: "false" });
+    input.value = value || "";
+    if (opts.readonly) { input.readOnly = true; input.className += " readonly"; }
+    var error = el("p", { "class": "error", hidden: "hidden" });
+    input.addEventListener("change", function () {
+      var problem = onChange(input.value);
+      error.textContent = problem || "";
+      error.hidden = !problem;
+    });
+    return el("div", { "class": "field" }, [el("label", { "for": id, text: label }), input, error]);
+  }
+
+  function renderProps(element) {
+    selected = element;
+    var canvas = modeler.get("canvas");
+    var modeling = modeler.get("modeling");
+    var target = element;
+    if (!target) {
+      try { target = canvas.getRootElement(); } catch (e) { return; }
+    }
+    if (!target || !target.businessObject) { propsEl.innerHTML = ""; return; }
+    var bo = target.businessObject;
+    // The main process: the root itself, or the process of the (single) participant.
+    var process = null;
+    if (bo.$type === "bpmn:Process") { process = bo; }
+    if (bo.$type === "bpmn:Participant" || bo.$type === "bpmn:Collaboration") {
+      var participant = bo.$type === "bpmn:Participant" ? bo : (bo.participants || [])[0];
+      process = participant && participant.processRef;
+    }
+    var type = bo.$type.replace(/^bpmn:/, "");
+    var nodes = [el("h2", { text: element ? T.prop_type + ": " + type : T.prop_type + ": Process" })];
+    if (!element) { nodes.push(p(T.select_hint, "muted")); }
+    var subject = element ? bo : (process || bo);
+    var moddleTarget = function (props) {
+      if (subject === bo) { modeling.updateProperties(target, props); } else { modeling.updateModdleProperties(target, subject, props); }
+    };
+    var idLocked = state.mode === "edit" && subject === process;
+    nodes.push(textField(T.prop_id, subject.id, { key: "id", readonly: idLocked }, function (value) {
+      value = value.trim();
+      if (value === subject.id) { return null; }
+      if (!ID_PATTERN.test(value)) { return T.prop_id_invalid; }
+      if (modeler.get("moddle").ids.assigned(value)) { return T.prop_id_taken; }
+      moddleTarget({ id: value });
+      if (subject === process && state.mode === "new") { state.fileName = value + ".bpmn"; }
+      return null;
+    }));
+    nodes.push(textField(T.prop_name, subject.name, { key: "name", multiline: true, rows: 2, prose: true }, function (value) {
+      if (element && subject === bo) {
+        modeling.updateLabel(target, value);
+      } else {
+        moddleTarget({ name: value });
+      }
+      return null;
+    }));
+    if (subject.$type === "bpmn:ScriptTask") {
+      nodes.push(textField(T.prop_script, subject.script, { key: "script", multiline: true, rows: 8 }, function (value) {
+        modeling.updateProperties(target, { script: value });
+        return null;
+      }));
+    }
+    if (subject.$type === "bpmn:SequenceFlow") {
+      var condition = subject.conditionExpression ? subject.conditionExpression.body : "";
+      nodes.push(textField(T.prop_condition, condition, { key: "condition", multiline: true, rows: 3 }, function (value) {
+        var expression = value.trim()
+          ? modeler.get("bpmnFactory").create("bpmn:FormalExpression", { body: value })
+          : undefined;
+        modeling.updateProperties(target, { conditionExpression: expression });
+        return null;
+      }));
+    }
+    if (subject.$type === "bpmn:CallActivity") {
+      nodes.push(textField(T.prop_called, subject.calledElement, { key: "called" }, function (value) {
+        modeling.updateProperties(target, { calledElement: value.trim() });
+        return null;
+      }));
+    }
+    nodes.push(textField(T.prop_documentation, documentationOf(subject), { key: "documentation", multiline: true,
+      rows: 5, prose: true }, function (value) {
+      var docs = value.trim() ? [modeler.get("bpmnFactory").create("bpmn:Documentation", { text: value })] : [];
+      moddleTarget({ documentation: docs });
+      return null;
+    }));
+    propsEl.innerHTML = "";
+    nodes.forEach(function (node) { propsEl.appendChild(node); });
+  }
+})();
