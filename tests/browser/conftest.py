@@ -8,17 +8,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from browser_support import ARTIFACTS
 from werkzeug.serving import make_server
 
 from app import create_app, uow_for, workflows_dir
 from services import demo
 from storage.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -6,6 +6,7 @@ marked on the canvas, with nothing deployed."""
 from __future__ import annotations
 
 import pytest
+from browser_support import artifacts
 from sqlalchemy import select
 
 from app import uow_for
@@ -142,7 +143,4 @@ def test_a_hostile_script_is_rejected_and_marked_in_the_editor(live_app, page):
 
 
 def _artifacts():
-    from conftest import ARTIFACTS
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
+    return artifacts()

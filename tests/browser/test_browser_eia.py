@@ -6,10 +6,10 @@ notice periods' timers are driven through the service layer, as the scheduler wo
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import artifacts
 from sqlalchemy import select
 
 from app import uow_for
@@ -202,8 +202,4 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
 
 
 def _artifacts():
-    # Not imported from conftest: several test folders have one, and the name `conftest` means whichever
-    # was loaded last by the time this runs.
-    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    return artifacts
+    return artifacts()
