@@ -12,12 +12,12 @@ import os
 os.environ.setdefault("RUNONCE_PASSWORD_HASH", "pbkdf2:sha256:1000")
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest  # noqa: E402
-from sqlalchemy import Engine, create_engine, text
+from pg_support import fresh_pg_database
+from sqlalchemy import Engine, text
 
 from services.uow import UnitOfWork
 from storage.db import Base, make_engine, make_session_factory
@@ -25,19 +25,7 @@ from storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
-
-
-def _pg_reachable() -> str | None:
-    try:
-        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(exc).splitlines()[0]
 
 
 @pytest.fixture(scope="session")
@@ -51,24 +39,8 @@ def _sqlite_template(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _pg_database() -> Iterator[str]:
-    problem = _pg_reachable()
-    if problem:
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {problem}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"runonce_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database() as url:
+        yield url
 
 
 def _truncate_pg(engine: Engine) -> None:

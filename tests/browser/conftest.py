@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 from browser_support import ARTIFACTS
+from pg_support import fresh_pg_database
 from werkzeug.serving import make_server
 
 from app import create_app, uow_for, workflows_dir
@@ -63,21 +65,24 @@ def seed_eia(app) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
-    db = tmp_path_factory.mktemp("browser") / "runonce.db"
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{db}", "SCHEDULER_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0}
-    )
-    upgrade(app.extensions["runonce.engine"])
-    seed_eia(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.base_url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
-    yield app
-    server.shutdown()
-    app.extensions["runonce.engine"].dispose()
+@pytest.fixture(scope="module", params=("sqlite", "postgresql"))
+def live_app(request, tmp_path_factory):
+    """The app on a fresh database of each backend, served on a free loopback port."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'runonce.db'}"
+        else:
+            url = stack.enter_context(fresh_pg_database())
+        app = create_app({"DATABASE_URL": url, "SCHEDULER_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0})
+        upgrade(app.extensions["runonce.engine"])
+        seed_eia(app)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        app.base_url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
+        yield app
+        server.shutdown()
+        app.extensions["runonce.engine"].dispose()
 
 
 @pytest.fixture(scope="module")
