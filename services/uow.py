@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.errors import N_, Conflict
 from storage.db import is_sqlite
 
 
@@ -25,13 +27,27 @@ class UnitOfWork:
             self.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         # close() rolls back whatever was not committed; unlike rollback() it leaves the loaded objects
         # readable (detached), which read views hand on to templates.
         self.session.close()
+        if exc is not None and _lost_a_race(exc):
+            raise Conflict(N_("Someone else changed the same data at the same moment; nothing was saved. "
+                              "Try again.")) from exc
 
     def commit(self) -> None:
         self.session.commit()
 
     def reader(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=False)
+
+
+# PostgreSQL: serialization failure, deadlock detected; SQLite: the write lock was not had in time.
+_RACE_SQLSTATES = {"40001", "40P01"}
+
+
+def _lost_a_race(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _RACE_SQLSTATES or "database is locked" in str(exc.orig)

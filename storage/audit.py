@@ -42,6 +42,9 @@ def _json_safe(payload: dict[str, Any]) -> dict[str, Any]:
 def append(
     session: Session, *, actor: str, action: str, payload: dict[str, Any], case_id: int | None = None
 ) -> AuditEvent:
+    # Write the command's own changes first and take the head lock last: every command then locks its rows
+    # in the order (its rows …, audit head), so two commands never wait on each other in a cycle.
+    session.flush()
     head = _locked_head(session)
     payload = _json_safe(payload)
     at = utcnow()

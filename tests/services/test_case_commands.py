@@ -281,3 +281,35 @@ def test_human_task_rows_follow_the_engine(world):
     with world.uow.reader() as r:
         done = r.session.execute(select(HumanTask).where(HumanTask.state == "completed")).scalars().all()
     assert [(t.spec_name, t.completed_by) for t in done] == [("check_materials", world.actors["window1"].user_id)]
+
+
+@pytest.mark.parametrize("round_", range(8))
+def test_a_claim_racing_a_completion_never_deadlocks(world, round_):
+    """One person completes the task while another claims it: each gets success or a plain conflict."""
+    case_id = _register(world)
+    task_id = world.ready_task(case_id, "check_materials").id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(command) -> None:
+        uow = UnitOfWork(world.uow.session_factory)
+        barrier.wait()
+        try:
+            command(uow)
+        except Conflict:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - anything else (a deadlock, say) fails the test
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(lambda u: cases.complete_task(u, task_id, COMPLETE,
+                                                                         world.actors["window1"]),)),
+        threading.Thread(target=run, args=(lambda u: cases.claim_task(u, task_id, world.actors["window2"]),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with world.uow.reader() as r:
+        assert audit.verify(r.session).ok
