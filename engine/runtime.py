@@ -342,6 +342,25 @@ def workflow_data(wf: BpmnWorkflow) -> dict[str, Any]:
 _CURRENT = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
+def retry_failed(
+    wf: BpmnWorkflow, corrections: dict[str, Any] | None = None, now: datetime | None = None
+) -> list[str]:
+    """Run again the steps that failed (an incident), after a passing fault or with corrected data.
+
+    Each task in ERROR is reset to run again with the data of the step before it, `corrections` replacing
+    top-level keys, and the case advances; a step that fails again raises ScriptError as before. Returns the
+    element ids that were retried.
+    """
+    fixes = _checked(corrections, "更正数据") if corrections else None
+    failed = [t for w in _workflows(wf) for t in w.tasks.values() if t.state == TaskState.ERROR]
+    for task in failed:
+        wf.reset_from_task_id(task.id)
+        if fixes:  # after the reset: becoming ready again re-inherits the data of the step before
+            task.data.update(copy.deepcopy(fixes))
+    advance(wf, now)
+    return [getattr(t.task_spec, "bpmn_id", None) or t.task_spec.name for t in failed]
+
+
 def element_states(wf: BpmnWorkflow, main_only: bool = False) -> dict[str, list[str]]:
     """BPMN element ids by state over the case and all its (sub)workflows, for marking the diagram.
 

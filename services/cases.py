@@ -426,6 +426,45 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
         uow.commit()
 
 
+def retry_incident(
+    uow: UnitOfWork, case_id: int, actor: Actor, corrections: dict[str, Any] | None = None
+) -> CommandResult:
+    """Run the failed step of an incident again, optionally with corrected data (top-level keys); audited
+    with the corrections. A step that fails again leaves the case an incident with the new message."""
+    if not actor.has_role("admin", "system"):
+        raise Forbidden(N_("Only an administrator can retry a stopped case."))
+    with uow:
+        session = uow.session
+        case = _get_case(session, case_id)
+        if case.status != "incident":
+            raise Conflict(N_("This case is %(status)s; only a stopped case can be retried."), status=case.status)
+        if not case.state:
+            raise Conflict(N_("This case stopped before it started; withdraw it and register it again."))
+        seen, problem = case.version, case.incident
+        wf = runtime.loads(case.state, compiled(case.definition))
+        before = runtime.workflow_data(wf)
+        case.status, case.incident = "active", None
+        retried: list[str] = []
+
+        def run() -> None:
+            retried.extend(runtime.retry_failed(wf, corrections))
+
+        try:
+            _advance_or_incident(case, run)
+        except DataError as err:
+            raise InvalidInput(N_("The corrected data cannot be stored."),
+                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
+        clock.refresh(session, case, wf)
+        version = _save_case(session, case, wf, seen)
+        new_ids = _sync_tasks(session, case, wf, None, actor)
+        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        audit_log.record(session, actor, "case.retried", case_id=case.id, before=old, after=new,
+                         corrections=corrections or {}, previous_incident=problem, retried=retried,
+                         result=case.status, incident=case.incident)
+        uow.commit()
+        return CommandResult(case.id, version, case.status, new_ids)
+
+
 def fire_due_timers(uow: UnitOfWork, now: datetime | None = None, limit: int = 200) -> int:
     """Advance every case whose next timer is due; each case in its own transaction."""
     now = now or utcnow()

@@ -395,3 +395,27 @@ def test_element_states_of_the_main_process_only() -> None:
     main_only = runtime.element_states(wf, main_only=True)
     assert "InSub" not in main_only["current"] and "SubStart" not in main_only["completed"]
     assert "CallSub" in main_only["current"]
+
+
+def test_a_failed_step_can_be_retried_once_its_cause_is_gone() -> None:
+    wf = runtime.new_workflow(compiled(user("A"), script("Calc", "y = 10 / divisor"), user("B")))
+    with pytest.raises(ScriptError):
+        runtime.complete_task(wf, _ready(wf)[0].id, {"divisor": 0})
+    assert runtime.element_states(wf)["error"] == ["Calc"]
+    with pytest.raises(ScriptError):  # nothing changed: it fails again, still an incident
+        runtime.retry_failed(wf)
+    assert runtime.retry_failed(wf, {"divisor": 5}) == ["Calc"]  # the data the step reads, corrected
+    assert [t.spec_name for t in runtime.ready_human_tasks(wf)] == ["B"]
+    assert runtime.ready_human_tasks(wf)[0].data["y"] == 2
+
+
+def test_a_failed_step_inside_a_call_activity_can_be_retried() -> None:
+    main = process("Main", start(), call("CallSub", "Sub"), user("After"), end())
+    sub = process("Sub", start("SubStart"), user("InSub"), script("Div", "y = 10 / divisor"), end("SubEnd"))
+    wf = runtime.new_workflow(compile_process({"m.bpmn": definitions(main, sub)}))
+    with pytest.raises(ScriptError):
+        runtime.complete_task(wf, _ready(wf)[0].id, {"divisor": 0})
+    wf = roundtrip(wf)
+    assert runtime.retry_failed(wf, {"divisor": 2}) == ["Div"]
+    (after,) = _ready(wf)
+    assert after.spec_name == "After" and after.data["y"] == 5

@@ -313,3 +313,32 @@ def test_a_claim_racing_a_completion_never_deadlocks(world, round_):
     assert errors == []
     with world.uow.reader() as r:
         assert audit.verify(r.session).ok
+
+
+DIVIDE = RUNAWAY.replace(b'id="runaway"', b'id="divide"').replace(
+    b"""<bpmn:script>while True:
+    pass</bpmn:script>""", b"<bpmn:script>share = 100 / parts</bpmn:script>")
+
+
+def test_an_incident_is_retried_with_corrected_data(world, monkeypatch):
+    definitions.deploy_bundle(world.uow, {"divide.bpmn": DIVIDE}, "divide.bpmn", Actor.system())
+    monkeypatch.setattr(cases, "_catalog_process_id", lambda code: "divide")
+    case_id = _register(world)
+    cases.complete_task(world.uow, world.ready_task(case_id, "first").id, {"parts": 0}, world.actors["window1"])
+    assert _case(world.uow, case_id).status == "incident"
+    admin = Actor("admin", roles=frozenset({"admin"}))
+    with pytest.raises(Forbidden):
+        cases.retry_incident(world.uow, case_id, world.actors["window1"])
+    again = cases.retry_incident(world.uow, case_id, admin)  # nothing corrected: it stops again
+    assert again.status == "incident" and "ZeroDivisionError" in _case(world.uow, case_id).incident
+    fixed = cases.retry_incident(world.uow, case_id, admin, {"parts": 4})
+    case = _case(world.uow, case_id)
+    assert fixed.status == case.status == "completed" and case.incident is None
+    with world.uow.reader() as r:
+        events = r.session.execute(select(AuditEvent).where(AuditEvent.action == "case.retried")
+                                   .order_by(AuditEvent.seq)).scalars().all()
+        assert audit.verify(r.session).ok
+    assert [e.payload["result"] for e in events] == ["incident", "completed"]
+    assert events[-1].payload["corrections"] == {"parts": 4} and events[-1].payload["after"]["share"] == 25
+    with pytest.raises(Conflict):
+        cases.retry_incident(world.uow, case_id, admin)
