@@ -32,19 +32,19 @@ from wtforms import RadioField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Email, InputRequired, Length
 
 from forms.widgets import choices
-from services import cases, credit_code
+from services import cases
 from services.actors import Actor
 from services.errors import InvalidInput, ServiceError
 from storage.models import Case, HumanTask
 from web import labels
 from web.common import flash_service_error, reader, uow
 from web.i18n import current_language, field_error_text
+from web.validators import phone_number, unified_credit_code
 
 bp = Blueprint("applicant", __name__, url_prefix="/public")
 
 ONLINE = "online"
 REQUIRED = lazy_gettext("This field is required.")
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\d{7,8})$")
 REPORT_TYPES = (
     ("report", lazy_gettext("Environmental impact report (报告书)")),
     ("table", lazy_gettext("Environmental impact form (报告表)")),
@@ -104,23 +104,6 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-def _credit_code(form: FlaskForm, field: StringField) -> None:
-    value = re.sub(r"\s", "", field.data or "").upper()
-    field.data = value
-    if value and not credit_code.is_valid(value):
-        raise ValidationError(
-            _(
-                "This unified social credit code is not valid (18 characters; the last one is a check character)."
-            )
-        )
-
-
-def _phone(form: FlaskForm, field: StringField) -> None:
-    value = re.sub(r"\s", "", field.data or "")
-    if value and not PHONE.match(value):
-        raise ValidationError(_("Enter a mobile number (11 digits) or a landline number with its area code."))
-
-
 class OnlineApplicationForm(FlaskForm):
     applicant_name = StringField(
         lazy_gettext("Enterprise or organisation name"),
@@ -129,7 +112,7 @@ class OnlineApplicationForm(FlaskForm):
     )
     applicant_credit_code = StringField(
         lazy_gettext("Unified social credit code"),
-        validators=[InputRequired(REQUIRED), _credit_code],
+        validators=[InputRequired(REQUIRED), unified_credit_code],
         render_kw={"maxlength": 18, "autocomplete": "off", "spellcheck": "false"},
         description=lazy_gettext("18 characters, as on the business licence."),
     )
@@ -138,7 +121,7 @@ class OnlineApplicationForm(FlaskForm):
     )
     applicant_phone = StringField(
         lazy_gettext("Phone"),
-        validators=[DataRequired(REQUIRED), _phone],
+        validators=[DataRequired(REQUIRED), phone_number],
         filters=[_strip],
         render_kw={"autocomplete": "tel"},
     )

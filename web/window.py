@@ -17,13 +17,14 @@ from wtforms.validators import Optional as OptionalValue
 from forms.builder import describe, display_value
 from forms.schemas import UnknownForm, load_schema
 from forms.widgets import choices
-from services import cases, credit_code
+from services import cases
 from services.errors import InvalidInput, ServiceError
 from storage.models import AuditEvent, HumanTask, User
 from web import queries
 from web.common import actor, flash_service_error, roles_required, uow
 from web.handler import load_catalog_cached, matter_choices, ui_schema_name, viewable_case
 from web.i18n import current_language, field_error_text
+from web.validators import phone_number, unified_credit_code
 
 bp = Blueprint("window", __name__)
 
@@ -42,7 +43,6 @@ REPORT_TYPES = (
     ("report", lazy_gettext("Environmental impact report (报告书)")),
     ("table", lazy_gettext("Environmental impact form (报告表)")),
 )
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\d{7,8})$")
 REQUIRED = lazy_gettext("This field is required.")
 
 # The notices printed from a completed acceptance step, by the form of the task that produced them.
@@ -51,24 +51,6 @@ NOTICES = {
     "supplement_notice.json": lazy_gettext("One-time notice of missing materials"),
     "refusal_notice.json": lazy_gettext("Notice of non-acceptance"),
 }
-
-
-def _credit_code(form: FlaskForm, field: StringField) -> None:
-    value = (field.data or "").strip().upper()
-    field.data = value
-    if value and not credit_code.is_valid(value):
-        raise ValidationError(
-            _(
-                "This unified social credit code is not valid (18 characters; the last one is a "
-                "check character)."
-            )
-        )
-
-
-def _phone(form: FlaskForm, field: StringField) -> None:
-    value = re.sub(r"\s", "", field.data or "")
-    if value and not PHONE.match(value):
-        raise ValidationError(_("Enter a mobile number (11 digits) or a landline number with its area code."))
 
 
 class RegisterForm(FlaskForm):
@@ -82,13 +64,13 @@ class RegisterForm(FlaskForm):
     )
     applicant_credit_code = StringField(
         lazy_gettext("Unified social credit code"),
-        validators=[InputRequired(REQUIRED), _credit_code],
+        validators=[InputRequired(REQUIRED), unified_credit_code],
         render_kw={"maxlength": 18, "autocomplete": "off"},
     )
     applicant_contact = StringField(
         lazy_gettext("Contact person"), validators=[InputRequired(REQUIRED), Length(max=100)]
     )
-    applicant_phone = StringField(lazy_gettext("Phone"), validators=[InputRequired(REQUIRED), _phone])
+    applicant_phone = StringField(lazy_gettext("Phone"), validators=[InputRequired(REQUIRED), phone_number])
     applicant_email = StringField(
         lazy_gettext("E-mail"),
         validators=[OptionalValue(), Email(lazy_gettext("Enter a valid e-mail address."))],
