@@ -5,6 +5,7 @@ handler     worklist, task pages (claim, release, reassign, complete), case page
 window      registering an application, the receipt and the notices
 supervisor  the audit log and its verification
 designer    deployed process versions and uploading a new one
+admin       holiday notices, uncomputable time limits, incidents, matter settings (supervisors read)
 vendor      bpmn-js from node_modules (never copied into the repo)
 """
 
@@ -49,3 +50,6 @@ def register(app: Flask) -> None:
 
     reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers
     app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises
+    from web import admin
+
+    app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings

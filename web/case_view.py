@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,8 +126,14 @@ def due_info(due_on: date | None, today: date | None = None, closed_at: datetime
         return DueInfo(due_on, None, str(err))
 
 
-@lru_cache(maxsize=1)
 def _calendar():
-    from engine.calendar import WorkingDayCalendar
+    """The working-day calendar with the admin-entered holiday notices, read once per request."""
+    from flask import g
 
-    return WorkingDayCalendar.from_directory()
+    from services.clock import calendar
+    from web.common import reader
+
+    if "working_calendar" not in g:
+        with reader() as r:
+            g.working_calendar = calendar(r.session)
+    return g.working_calendar

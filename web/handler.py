@@ -13,14 +13,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from wtforms import StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import cases
+from services import cases, clock
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
-from storage.models import Case, HumanTask
+from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, queries
 from web.common import actor, flash_service_error, reader, roles_required, uow
@@ -56,6 +58,8 @@ def task_form_class(form_name: str) -> type[FlaskForm]:
 def home():
     me = actor()
     if not me.has_role(*WORK_ROLES):
+        if me.has_role("admin"):
+            return redirect(url_for("admin.index"))
         if me.has_role("supervisor"):
             return redirect(url_for("supervisor.audit_log"))
         if me.has_role("designer"):
@@ -339,12 +343,25 @@ def may_view_case(session, case: Case) -> bool:
     me = actor()
     if me.has_role("window", "supervisor", "admin"):
         return True
+    if may_extend(session):  # department leadership approves extensions of any case (行政许可法 Art.42)
+        return True
     if me.lanes & queries.case_lanes(session, case.id):
         return True
     mine = session.execute(
         select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.claimed_by == me.user_id).limit(1)
     ).first()
     return mine is not None
+
+
+def may_extend(session) -> bool:
+    """Whoever ``clock.extend_deadline`` accepts: an admin, or a lead of 厅领导."""
+    me = actor()
+    return me.has_role("admin") or clock._is_leadership_lead(session, me)
+
+
+def may_withdraw() -> bool:
+    """Whoever ``cases.withdraw_case`` accepts: the window, a lead, an admin."""
+    return actor().has_role("window", "lead", "admin")
 
 
 @contextmanager
@@ -359,14 +376,67 @@ def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
         yield case, r.session
 
 
-@bp.get("/cases/<int:case_id>")
-@roles_required(*WORK_ROLES, "supervisor")
-def case(case_id: int):
+REQUIRED = lazy_gettext("This field is required.")
+
+
+class ExtendForm(FlaskForm):
+    """延长办理期限 (行政许可法 Art.42: +10 working days with the head's approval, the reasons told to the
+    applicant)."""
+
+    working_days = StringField(lazy_gettext("Working days"), default="10",
+                               validators=[InputRequired(REQUIRED)],
+                               render_kw={"inputmode": "numeric", "type": "number", "min": "1"})
+    reason = TextAreaField(lazy_gettext("Reason (told to the applicant)"),
+                           validators=[InputRequired(REQUIRED), Length(max=2000)], render_kw={"rows": 3})
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField(lazy_gettext("Reason for the withdrawal"),
+                           validators=[InputRequired(REQUIRED), Length(max=2000)], render_kw={"rows": 3},
+                           description=lazy_gettext("The open tasks are cancelled and the case is closed."))
+
+
+def _clock_context(session, case: Case) -> dict[str, Any]:
+    """The time-limit facts of the case page and who may extend or withdraw it."""
+    row = session.get(CaseClock, case.id)
+    used = session.execute(
+        select(func.coalesce(func.sum(CaseExtension.working_days), 0)).where(CaseExtension.case_id == case.id)
+    ).scalar_one()
+    allowed = (row.statutory_extendable_by if row else None) or clock.DEFAULT_EXTENSION_LIMIT
+    flag = clock.describe_flag(case.clock_flag)
+    extendable = (case.status == "active" and case.accepted_on is not None and row is not None
+                  and row.stopped_on is None)
+    permitted = may_extend(session)
+    return {
+        "flag_text": _(flag[0]) % flag[1] if flag else None,
+        "flag_year": clock.flag_year(case.clock_flag),
+        "extension_used": used,
+        "extension_left": max(allowed - used, 0),
+        "may_extend": permitted,
+        "can_extend": extendable and allowed > used and permitted,
+        "can_withdraw": case.status in ("active", "incident") and may_withdraw(),
+    }
+
+
+def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
+                withdraw_form: WithdrawForm | None = None, status: int = 200):
     with viewable_case(case_id) as (case, session):
         tasks = queries.case_tasks(session, case.id)
         events = queries.case_events(session, case.id)
         names = queries.user_names(session, {t.claimed_by for t in tasks} | {t.completed_by for t in tasks})
         definition = case.definition  # loaded while the session is open; its XML stays deferred
+        clock_context = _clock_context(session, case)
+    # A refused form is shown again with what was typed, even when the command is no longer possible (the
+    # message on top says why), so that nothing typed is lost.
+    if extend_form is None:
+        extend_form = ExtendForm(formdata=None, prefix="extend")
+        extend_form.working_days.data = str(min(clock.DEFAULT_EXTENSION_LIMIT, clock_context["extension_left"]))
+    else:
+        clock_context["can_extend"] = clock_context["may_extend"]
+    if withdraw_form is None:
+        withdraw_form = WithdrawForm(formdata=None, prefix="withdraw")
+    else:
+        clock_context["can_withdraw"] = may_withdraw()
     return render_template(
         "handler/case.html",
         case=case,
@@ -377,7 +447,66 @@ def case(case_id: int):
         notice_names=notice_names(),
         due=case_view.due_info(case.due_on, closed_at=case.completed_at),
         open_tasks=[t for t in tasks if t.state == "ready"],
-    )
+        extend_form=extend_form,
+        withdraw_form=withdraw_form,
+        **clock_context,
+    ), status
+
+
+@bp.get("/cases/<int:case_id>")
+@roles_required(*WORK_ROLES, "supervisor")
+def case(case_id: int):
+    return render_case(case_id)
+
+
+def _service_failure(form: FlaskForm, err: ServiceError) -> int:
+    """Show a refused command on the form: the message on top, field messages on their fields."""
+    flash_service_error(err)
+    if isinstance(err, InvalidInput):
+        for name, message in err.errors.items():
+            if name in form:
+                form[name].errors = [*list(form[name].errors), field_error_text(message)]
+    return err.http_status
+
+
+@bp.post("/cases/<int:case_id>/extend")
+@roles_required("lead")
+def extend_case(case_id: int):
+    with viewable_case(case_id):
+        pass
+    form = ExtendForm(prefix="extend")
+    if form.validate():
+        text = (form.working_days.data or "").strip()
+        if not text.isdigit() or int(text) < 1:
+            form.working_days.errors = [_("Enter a whole number of working days (at least 1).")]
+        else:
+            try:
+                result = clock.extend_deadline(uow(), case_id, int(text), form.reason.data, actor())
+            except ServiceError as err:
+                return render_case(case_id, extend_form=form, status=_service_failure(form, err))
+            due = result.due_on.isoformat() if result.due_on else "—"
+            flash(_("The time limit is extended by %(n)s working days; the case is now due on %(date)s.",
+                    n=int(text), date=due), "success")
+            return redirect(url_for("handler.case", case_id=case_id))
+    flash(_("The time limit was not extended: see the marked fields."), "error")
+    return render_case(case_id, extend_form=form, status=422)
+
+
+@bp.post("/cases/<int:case_id>/withdraw")
+@roles_required("window", "lead")
+def withdraw_case(case_id: int):
+    with viewable_case(case_id):
+        pass
+    form = WithdrawForm(prefix="withdraw")
+    if form.validate():
+        try:
+            cases.withdraw_case(uow(), case_id, form.reason.data, actor())
+        except ServiceError as err:
+            return render_case(case_id, withdraw_form=form, status=_service_failure(form, err))
+        flash(_("The application is withdrawn; its open tasks are cancelled."), "success")
+        return redirect(url_for("handler.case", case_id=case_id))
+    flash(_("The application was not withdrawn: see the marked fields."), "error")
+    return render_case(case_id, withdraw_form=form, status=422)
 
 
 @bp.get("/cases/<int:case_id>/diagram.bpmn")

@@ -32,6 +32,8 @@ ACTIONS = {
     "case.completed": _l("Case completed"),
     "case.incident": _l("Case stopped with an error"),
     "case.withdrawn": _l("Case withdrawn"),
+    "case.extended": _l("Time limit extended"),
+    "case.retried": _l("Failed step run again"),
     "task.claimed": _l("Task claimed"),
     "task.released": _l("Task released"),
     "task.reassigned": _l("Task reassigned"),
@@ -42,6 +44,8 @@ ACTIONS = {
     "user.locked": _l("Account locked after failed sign-ins"),
     "user.sign_in_failed": _l("Failed sign-in"),
     "unit.saved": _l("Unit saved"),
+    "holiday_notice.saved": _l("Holiday notice saved"),
+    "matter_setting.saved": _l("Matter setting saved"),
 }
 CHANNEL = {"window": _l("At the window"), "post": _l("By post"), "online": _l("Online")}
 DELIVERY = {
