@@ -34,11 +34,11 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length
 from forms.widgets import choices
 from services import cases
 from services.actors import Actor
-from services.errors import InvalidInput, ServiceError
+from services.errors import ServiceError
 from storage.models import Case, HumanTask
 from web import labels
-from web.common import flash_service_error, reader, uow
-from web.i18n import current_language, field_error_text
+from web.common import reader, show_refusal, uow
+from web.i18n import current_language
 from web.validators import phone_number, unified_credit_code
 
 bp = Blueprint("applicant", __name__, url_prefix="/public")
@@ -199,15 +199,8 @@ def apply(code: str):
                 actor=Actor(username=f"applicant:{credit}", roles=frozenset({"applicant"})),
                 data=start,
             )
-        except InvalidInput as err:
-            status = 422
-            flash_service_error(err)
-            for name, message in err.errors.items():
-                if name in form:
-                    form[name].errors = [*list(form[name].errors), field_error_text(message)]
         except ServiceError as err:
-            status = err.http_status
-            flash_service_error(err)
+            status = show_refusal(form, err)
         else:
             session[RECEIPT_KEY] = {
                 "reference": registration.reference,

@@ -11,9 +11,9 @@ from flask import abort, current_app, flash
 from flask_login import current_user, login_required
 
 from services.actors import Actor
-from services.errors import ServiceError
+from services.errors import InvalidInput, ServiceError
 from services.uow import UnitOfWork
-from web.i18n import error_text
+from web.i18n import error_text, field_error_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,3 +59,14 @@ def roles_required(*roles: str) -> Callable[[F], F]:
 
 def flash_service_error(err: ServiceError) -> None:
     flash(error_text(err), "error")
+
+
+def show_refusal(form: Any, err: ServiceError) -> int:
+    """Show a refused command on its form: the message on top, field messages on their fields (what was
+    typed stays in the form). Returns the HTTP status to answer with."""
+    flash_service_error(err)
+    if isinstance(err, InvalidInput):
+        for name, message in err.errors.items():
+            if name in form:
+                form[name].errors = [*list(form[name].errors), field_error_text(message)]
+    return err.http_status

@@ -25,7 +25,7 @@ from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Service
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, queries
-from web.common import actor, flash_service_error, reader, roles_required, uow
+from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
 
 bp = Blueprint("handler", __name__)
@@ -459,14 +459,6 @@ def case(case_id: int):
     return render_case(case_id)
 
 
-def _service_failure(form: FlaskForm, err: ServiceError) -> int:
-    """Show a refused command on the form: the message on top, field messages on their fields."""
-    flash_service_error(err)
-    if isinstance(err, InvalidInput):
-        for name, message in err.errors.items():
-            if name in form:
-                form[name].errors = [*list(form[name].errors), field_error_text(message)]
-    return err.http_status
 
 
 @bp.post("/cases/<int:case_id>/extend")
@@ -483,7 +475,7 @@ def extend_case(case_id: int):
             try:
                 result = clock.extend_deadline(uow(), case_id, int(text), form.reason.data, actor())
             except ServiceError as err:
-                return render_case(case_id, extend_form=form, status=_service_failure(form, err))
+                return render_case(case_id, extend_form=form, status=show_refusal(form, err))
             due = result.due_on.isoformat() if result.due_on else "—"
             flash(_("The time limit is extended by %(n)s working days; the case is now due on %(date)s.",
                     n=int(text), date=due), "success")
@@ -502,7 +494,7 @@ def withdraw_case(case_id: int):
         try:
             cases.withdraw_case(uow(), case_id, form.reason.data, actor())
         except ServiceError as err:
-            return render_case(case_id, withdraw_form=form, status=_service_failure(form, err))
+            return render_case(case_id, withdraw_form=form, status=show_refusal(form, err))
         flash(_("The application is withdrawn; its open tasks are cancelled."), "success")
         return redirect(url_for("handler.case", case_id=case_id))
     flash(_("The application was not withdrawn: see the marked fields."), "error")

@@ -18,12 +18,12 @@ from forms.builder import describe, display_value
 from forms.schemas import UnknownForm, load_schema
 from forms.widgets import choices
 from services import cases
-from services.errors import InvalidInput, ServiceError
+from services.errors import ServiceError
 from storage.models import AuditEvent, HumanTask, User
 from web import queries
-from web.common import actor, flash_service_error, roles_required, uow
+from web.common import actor, roles_required, show_refusal, uow
 from web.handler import load_catalog_cached, matter_choices, ui_schema_name, viewable_case
-from web.i18n import current_language, field_error_text
+from web.i18n import current_language
 from web.validators import phone_number, unified_credit_code
 
 bp = Blueprint("window", __name__)
@@ -157,15 +157,8 @@ def register():
                 actor=actor(),
                 data=start,
             )
-        except InvalidInput as err:
-            status = 422
-            flash_service_error(err)
-            for name, message in err.errors.items():
-                if name in form:
-                    form[name].errors = [*list(form[name].errors), field_error_text(message)]
         except ServiceError as err:
-            status = err.http_status
-            flash_service_error(err)
+            status = show_refusal(form, err)
         else:
             return redirect(url_for("window.receipt", case_id=registration.case_id))
     elif form.is_submitted():
