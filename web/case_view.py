@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from engine.calendar import UncoveredYear
+from engine.deadlines import working_days_left
 from storage.models import Case, ProcessDefinition
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -115,11 +117,6 @@ def due_info(due_on: date | None, today: date | None = None, closed_at: datetime
     if due_on is None:
         return DueInfo(None, None)
     today = today or today_in_beijing()
-    try:
-        from engine.calendar import UncoveredYear
-        from engine.deadlines import working_days_left
-    except ImportError:  # pragma: no cover - the calendar ships with the engine
-        return DueInfo(due_on, None)
     try:
         return DueInfo(due_on, working_days_left(_calendar(), due_on, today))
     except UncoveredYear as err:

@@ -93,18 +93,14 @@ def _filter_from_args(page_size: int) -> queries.WorklistFilter:
 @cache
 def load_catalog_cached():
     """The matter catalog, read once per process (it is data shipped with the code)."""
-    try:
-        from workflows.catalog import load_catalog
-    except ImportError:  # pragma: no cover - the catalog ships with the workflows
-        return None
+    from workflows.catalog import load_catalog
+
     return load_catalog()
 
 
 def matter_choices() -> list[tuple[str, str]]:
     """(code, name) of the catalog's matters, in the user's language."""
     catalog = load_catalog_cached()
-    if catalog is None:
-        return []
     out = []
     for matter in catalog.matters:
         name = (

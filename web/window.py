@@ -114,14 +114,12 @@ class RegisterForm(FlaskForm):
 def report_type_matters() -> set[str]:
     """Matters whose time limit depends on the EIA document type (start data key report_type)."""
     catalog = load_catalog_cached()
-    if catalog is None:
-        return set()
     return {m.code for m in catalog.matters if getattr(m, "statutory_limit_by_report_type", None)}
 
 
 def find_matter(code: str | None):
     catalog = load_catalog_cached()
-    if catalog is None or not code:
+    if not code:
         return None
     try:
         return catalog.matter(code)
