@@ -65,10 +65,10 @@ class CommandResult:
 # ---------------------------------------------------------------- helpers
 
 def _catalog_process_id(matter_code: str) -> str:
-    from workflows.catalog import load_catalog
+    from workflows.catalog import shipped_catalog
 
     try:
-        return load_catalog().matter(matter_code).process_id
+        return shipped_catalog().matter(matter_code).process_id
     except KeyError:
         raise NotFound(N_("Unknown matter %(code)s."), code=matter_code) from None
 

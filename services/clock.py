@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -219,11 +218,10 @@ def calendar(session: Session) -> WorkingDayCalendar:
     return built
 
 
-@cache
 def catalog():
-    from workflows.catalog import load_catalog
+    from workflows.catalog import shipped_catalog
 
-    return load_catalog()
+    return shipped_catalog()
 
 
 def _matter(code: str):

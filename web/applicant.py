@@ -64,9 +64,9 @@ RECEIPT_KEY = "applicant_receipt"
 
 
 def _catalog():
-    from workflows.catalog import load_catalog
+    from workflows.catalog import shipped_catalog
 
-    return load_catalog()
+    return shipped_catalog()
 
 
 def online_matters() -> list[Any]:

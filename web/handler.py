@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -90,12 +89,11 @@ def _filter_from_args(page_size: int) -> queries.WorklistFilter:
     )
 
 
-@cache
 def load_catalog_cached():
     """The matter catalog, read once per process (it is data shipped with the code)."""
-    from workflows.catalog import load_catalog
+    from workflows.catalog import shipped_catalog
 
-    return load_catalog()
+    return shipped_catalog()
 
 
 def matter_choices() -> list[tuple[str, str]]:

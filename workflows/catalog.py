@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -401,3 +402,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise CatalogError("invalid catalog:\n  " + "\n  ".join(errs.items))
     return Catalog(plan_year=plan_year, plan_document=raw.get("plan_document", ""), matters=matters, units=units,
                    rollout_targets=tuple(targets), path=p.resolve())
+
+
+@cache
+def shipped_catalog() -> Catalog:
+    """The catalog shipped in workflows/, read and validated once per process (it changes with a release)."""
+    return load_catalog()
