@@ -22,7 +22,7 @@ from wtforms.validators import Length, ValidationError
 
 from engine.errors import BpmnError
 from services import definitions
-from services.errors import ServiceError
+from services.errors import NotFound, ServiceError
 from storage.models import ProcessDefinition
 from web.common import actor, flash_service_error, reader, roles_required, uow
 from web.i18n import current_language, error_text
@@ -170,15 +170,10 @@ def _latest_version(session, process_id: str) -> int | None:
 
 def _latest_definition(process_id: str) -> ProcessDefinition:
     with reader() as r:
-        definition = r.session.execute(
-            select(ProcessDefinition)
-            .where(ProcessDefinition.process_id == process_id)
-            .order_by(ProcessDefinition.version.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-        if definition is None:
+        try:
+            return definitions.current_definition(r.session, process_id)
+        except NotFound:
             abort(404)
-        return definition
 
 
 def _editor_texts() -> dict[str, str]:
