@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, trips
+from services import audit_log, clock, credit_code, files, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -359,6 +359,9 @@ def complete_task(
                     {name: msgid % params if params.get("limit") is not None else msgid
                      for name, (msgid, params) in problems.items()},
                 )
+        foreign = files.foreign_refs(session, form_data, task.case_id)
+        if foreign:
+            raise InvalidInput(N_("The form has errors; see the marked fields."), foreign)
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
