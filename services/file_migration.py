@@ -75,7 +75,7 @@ class _Mover:
         except (binascii.Error, ValueError):
             return match.group(0)
         row = files.store_bytes(
-            self.unit.session, self.unit.files, data, name=_name(match.group("params")),
+            self.unit, data, name=_name(match.group("params")),
             media_type=(match.group("mime") or "application/octet-stream").lower(), case_id=case_id,
             actor="migration", purpose="migrated", item_code=key,
         )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from services import file_types
 from services.errors import N_
+from services.uow import UnitOfWork
 from storage.filestore import FileStore, Staged, TooLarge
 from storage.models import StoredFile
 
@@ -109,8 +110,7 @@ def refs_in(value: Any) -> list[dict[str, str]]:
 
 
 def receive(
-    session: Session,
-    store: FileStore,
+    uow: UnitOfWork,
     upload: Upload,
     *,
     actor: str,
@@ -121,12 +121,13 @@ def receive(
     limit: int = DEFAULT_LIMIT,
     accept: Iterable[str] | None = None,
 ) -> StoredFile:
-    """Stream one upload into the store and describe it in a row (added to ``session``, not committed).
+    """Stream one upload into the store and describe it in a row (added to the unit's session, not committed).
 
     Refused with FileRejected (nothing kept): empty, over ``limit``, a type outside the accepted ones, content
     that does not match the name's suffix, or a ZIP that is broken, nests archives, holds other types or
     expands past its limit. ``accept`` narrows the types further (media types, e.g. images for photos).
     """
+    store = uow.files
     name = clean_name(upload.filename)
     label = upload.label
     try:
@@ -145,7 +146,7 @@ def receive(
         media_type=media_type, size=staged.size, sha256=staged.sha256, owner_token=owner_token,
         created_by=actor,
     )
-    session.add(stored)
+    uow.session.add(stored)
     return stored
 
 
@@ -174,8 +175,7 @@ def _check(staged: Staged, name: str, label: str, limit: int, accept: Iterable[s
 
 
 def store_bytes(
-    session: Session,
-    store: FileStore,
+    uow: UnitOfWork,
     data: bytes,
     *,
     name: str,
@@ -186,14 +186,22 @@ def store_bytes(
     item_code: str | None = None,
 ) -> StoredFile:
     """Store bytes the system made itself (an issued document): no sniffing, the caller knows the type."""
-    staged = store.put_bytes(data)
+    staged = uow.files.put_bytes(data)
     stored = StoredFile(
         id=uuid.uuid4().hex, case_id=case_id, item_code=item_code, purpose=purpose,
         original_name=clean_name(name), media_type=media_type, size=staged.size, sha256=staged.sha256,
         created_by=actor,
     )
-    session.add(stored)
+    uow.session.add(stored)
     return stored
+
+
+def open_file(uow: UnitOfWork, file_id: str) -> BinaryIO:
+    """A readable stream of a stored file's bytes (close it after use)."""
+    row = get(uow.session, file_id)
+    if row is None:
+        raise FileNotFoundError(file_id)
+    return uow.files.open(row.sha256)
 
 
 # ---------------------------------------------------------------- references

@@ -57,7 +57,7 @@ def ingest(
             for upload in field.pending:
                 try:
                     stored.append(files.receive(
-                        session, unit.files, Upload(upload.stream, upload.filename, str(field.label.text)),
+                        unit, Upload(upload.stream, upload.filename, str(field.label.text)),
                         actor=actor, purpose=purpose, case_id=case_id, item_code=field.name,
                         owner_token=owner_token, limit=limit, accept=accepted_kinds(field.accept),
                     ))

@@ -11,6 +11,7 @@ import pytest
 
 from services import files
 from services.files import FileRejected, Upload
+from services.uow import UnitOfWork
 from storage.filestore import FileStore
 from storage.models import StoredFile
 
@@ -36,9 +37,14 @@ def store(tmp_path) -> FileStore:
     return FileStore(tmp_path / "files")
 
 
+@pytest.fixture
+def uow(session_factory, store) -> UnitOfWork:
+    return UnitOfWork(session_factory, files=store)
+
+
 def _receive(uow, store, data: bytes, name: str, **kwargs) -> StoredFile:
     with uow:
-        row = files.receive(uow.session, store, Upload(io.BytesIO(data), name, "环境影响报告书"), actor="t",
+        row = files.receive(uow, Upload(io.BytesIO(data), name, "环境影响报告书"), actor="t",
                             purpose="material", **kwargs)
         uow.commit()
         return row
@@ -130,7 +136,7 @@ def test_a_large_file_is_streamed_not_read_whole(uow, store):
             return chunk
 
     with uow:
-        row = files.receive(uow.session, store, Upload(Chunks(), "big.pdf", "报告书"), actor="t", purpose="m",
+        row = files.receive(uow, Upload(Chunks(), "big.pdf", "报告书"), actor="t", purpose="m",
                             limit=100 * 1024 * 1024)
         uow.commit()
     assert row.size == 64 * 1024 * 1024
