@@ -106,6 +106,8 @@ class Case(Base):
     applicant_contact: Mapped[str | None] = mapped_column(String(100))
     applicant_phone: Mapped[str | None] = mapped_column(String(40))
     applicant_email: Mapped[str | None] = mapped_column(String(200))
+    # The applicant agreed, when applying, to be told by e-mail of each step that needs them (and when).
+    email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(10))
     delivery_mode: Mapped[str] = mapped_column(String(10))
     # The serialized workflow: deferred, so lists and pages that show case columns never load it.

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
-from wtforms import Form
+from flask_wtf.csrf import validate_csrf
+from wtforms import Form, ValidationError
 
 from forms.widgets import FileRefField
 from services import file_types, files
@@ -45,9 +47,11 @@ def ingest(
     owner_token: str | None = None,
     purpose: str = "attachment",
 ) -> None:
-    """Store the form's uploads and resolve its kept files; refused files become messages on their fields."""
+    """Store the form's uploads and resolve its kept files; refused files become messages on their fields.
+
+    Nothing is stored for a request without a valid CSRF token (the form's validation then reports it)."""
     fields = file_fields(form)
-    if not fields:
+    if not fields or not _csrf_ok(form):
         return
     with uow() as unit:
         session = unit.session
@@ -67,6 +71,17 @@ def ingest(
             field.accept_stored([files.ref(r) for r in rows], {r.id: r.original_name for r in rows})
         session.flush()
         unit.commit()
+
+
+def _csrf_ok(form: Form) -> bool:
+    token = getattr(form, "csrf_token", None)
+    if token is None or not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        validate_csrf(token.data)
+    except ValidationError:
+        return False
+    return True
 
 
 def describe(form: Form, session: Any) -> None:

@@ -52,9 +52,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_case_materials_case_item', 'case_materials', ['case_id', 'item_code'], unique=False)
+    with op.batch_alter_table('cases') as batch:
+        batch.add_column(sa.Column('email_consent_at', storage.types.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cases') as batch:
+        batch.drop_column('email_consent_at')
     op.drop_index('ix_case_materials_case_item', table_name='case_materials')
     op.drop_table('case_materials')
     op.drop_index(op.f('ix_files_owner_token'), table_name='files')
