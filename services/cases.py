@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -362,8 +363,11 @@ def complete_task(
     form_data: dict[str, Any],
     actor: Actor,
     expected_version: int | None = None,
+    also: Callable[[Session, Case], None] | None = None,
 ) -> CommandResult:
-    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction."""
+    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction.
+
+    ``also`` adds the caller's own writes to the same transaction (e.g. materials recorded by item)."""
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
@@ -411,6 +415,10 @@ def complete_task(
         clock.refresh(session, case, wf)
         version = _save_case(session, case, wf, seen)
         new_ids = _sync_tasks(session, case, wf, task_id, actor)
+        if also is not None:
+            also(session, case)
+        materials.record_from_form(session, case.id, case.matter_code, task.form, form_data,
+                                   actor=actor.username, task_id=task_id)
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
                          form=form_data, before=old, after=new)
