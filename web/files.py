@@ -22,8 +22,9 @@ from web.common import reader
 
 bp = Blueprint("files", __name__)
 
-# A file shown inline may be framed by our own pages (the preview), nothing else; it runs no script. The PDF
-# viewer of Chromium is an embedded plugin, which ``object-src 'none'`` would block.
+# A file shown inline may be framed by our own pages (the preview), nothing else; it runs no script. Browsers
+# show a PDF through their built-in viewer, an embedded plugin: ``object-src 'self'`` keeps it allowed (a
+# precaution; headless Chromium has no viewer, so the browser test checks the framing, not the rendering).
 INLINE_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; "
               "frame-ancestors 'self'")
 ATTACHMENT_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
