@@ -425,3 +425,35 @@ def test_answers_completed_through_the_engine_show_in_the_case_file_and_the_zip(
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/cases/{case_id}/file.zip").data))
     digests = {hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist()[2:]}
     assert hashlib.sha256(scan).hexdigest() in digests and hashlib.sha256(PNG).hexdigest() in digests
+
+
+def test_the_leader_sees_the_units_recommendation_and_the_materials(app, world, login_as):
+    from web_support import _password_hash
+
+    from storage.models import User, UserRole
+
+    with uow_for(app) as unit:
+        unit.session.add(User(username="leader1", display_name="厅领导 张副厅长", unit_code="leadership",
+                              password_hash=_password_hash(), roles=[UserRole(role="handler"), UserRole(role="lead")]))
+        unit.commit()
+    case_id = world["case_id"]
+    review = _task(app, case_id, title="审查", lane="环评处", form="review_opinion.json", state="completed",
+                   completed_by=app.user_ids["eia1"], minutes=10, actor="eia1",
+                   answers={"review_opinion": "材料齐全，符合审批条件。", "recommendation": "approve",
+                            "reviewer": "李强", "review_date": "2026-03-10"})
+    _task(app, case_id, title="拟审批公示", lane="环评处", form="public_notice.json", state="completed",
+          completed_by=app.user_ids["eia1"], minutes=20, actor="eia1",
+          answers={"notice_url": "https://sthjt.jl.gov.cn/gs/1", "notice_start": "2026-03-11",
+                   "notice_end": "2026-03-17"})
+    decide = _task(app, case_id, title="审批决定", lane="厅领导", form="decision.json", minutes=30)
+    client = login_as("leader1")
+    page = _page(client.get(f"/tasks/{decide.id}"))
+    assert "请先认领该任务" in page  # the leader may work on it, once claimed
+    panel = page[page.index('id="case-file-panel"'):]
+    tag = re.search(rf'<details class="cf-task" data-task="{review.id}"([^>]*)>', panel)
+    assert tag and "open" in tag.group(1)  # shown, not folded, though not the latest
+    recommendation = panel[tag.end():]
+    assert "拟办意见" in recommendation and "建议准予" in recommendation
+    assert "材料齐全，符合审批条件。" in recommendation
+    assert "建设项目环境影响评价文件报批申请书" in panel and "建设项目环评报批申请书.pdf" in panel
+    assert panel.index("拟审批公示") < panel.index("材料齐全，符合审批条件。")  # newest first
