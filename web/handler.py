@@ -294,9 +294,9 @@ def task(task_id: str):
         spec = form_cls.form_spec
     acting = context["can_work"] and context["read_only_reason"] is None
     if request.method == "POST" and not acting:
-        # Refused, but answered with the task read-only and the reason, not a bare error page.
+        # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
         status = 403
-        flash(context["read_only_reason"] or _("You can read this task but not work on it."), "error")
+        flash(_("Nothing was saved."), "error")
     elif form_cls is not None and request.method == "POST":
         form = form_cls()
         uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
