@@ -70,9 +70,9 @@ def current() -> EngineLimits:
 
 
 def configure(**overrides: Any) -> EngineLimits:
-    """Replace some defaults (process-wide); unknown names raise TypeError. Returns the new limits."""
+    """Set the limits of this process: the defaults with `overrides` (unknown names raise TypeError)."""
     global _limits
-    _limits = replace(_limits, **{k: v for k, v in overrides.items() if v is not None})
+    _limits = EngineLimits(**{k: v for k, v in overrides.items() if v is not None})
     return _limits
 
 
