@@ -60,9 +60,9 @@ class DeployRefused(ServiceError):
         self.problems = problems
         self.overridable = all(p.overridable for p in problems)
         if self.overridable:
-            super().__init__(N_("Not deployed: %(count)s variables are read where no step on the way writes them. "
-                                "Correct the diagram, or deploy anyway with a reason (recorded in the audit log)."),
-                             count=len(problems))
+            super().__init__(N_("Not deployed: %(count)s data-flow findings (variables read where no step on the "
+                                "way writes them). Correct the diagram, or deploy anyway with a reason (recorded in "
+                                "the audit log)."), count=len(problems))
         else:
             super().__init__(N_("Not deployed: the new version fails %(count)s checks of the matter's scenarios "
                                 "or data flow; the problems are marked on the diagram. The deployed version is "

@@ -264,7 +264,6 @@ def _editor_texts() -> dict[str, str]:
         ),
         "override_button": _("Deploy anyway with this reason"),
         "override_missing": _("Give the reason first."),
-        "scenario": _("Scenario"),
     }
 
 
