@@ -94,3 +94,19 @@ def test_the_upload_form_lists_the_problems_and_deploys_nothing(app, login_as, m
 def test_the_editor_page_carries_the_gate_texts(app, login_as, m07):
     page = login_as("designer1").get(f"/designer/processes/{M07}/edit").get_data(as_text=True)
     assert "override_button" in page and "problems" in page
+
+
+def test_the_deploy_command_deploys_the_shipped_diagrams_and_refuses_a_broken_one(app, tmp_path):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["deploy"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("新版本 / new version") == 11
+    (tmp_path / "shared").mkdir()
+    for path in (workflows_dir(app) / "shared").glob("*.bpmn"):
+        (tmp_path / "shared" / path.name).write_bytes(path.read_bytes())
+    (tmp_path / M07_FILE).write_bytes(delete_step((workflows_dir(app) / M07_FILE).read_bytes(), "decide"))
+    result = runner.invoke(args=["deploy", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "gw_decision" in result.output and "Flow_gw_decision_to_issue_approval" in result.output
+    assert "未部署" in result.output
+    assert _versions(app) == [1]
