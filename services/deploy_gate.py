@@ -79,9 +79,10 @@ def catalog_matter(process_id: str) -> Any | None:
 
 
 def start_variables(matter: Any) -> set[str]:
+    """What register_case puts into a case of `matter` (workflows/README.md, "Start data")."""
     found = set(START_VARIABLES)
-    if getattr(matter, "statutory_limit_by_report_type", None) or getattr(matter, "promised_limit_by_report_type",
-                                                                            None):
+    by_report_type = matter.statutory_limit_by_report_type or matter.promised_limit_by_report_type
+    if by_report_type:  # the window asks for the report type of these matters only (web/window.py)
         found.add(REPORT_TYPE_VARIABLE)
     return found
 

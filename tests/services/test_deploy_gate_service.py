@@ -102,3 +102,26 @@ def test_every_shipped_diagram_passes_the_gate(installed):
     with installed.uow.reader() as r:
         deployed = set(r.session.execute(select(ProcessDefinition.process_id)).scalars())
     assert {s.matter for s in SCENARIOS} <= deployed
+
+
+def test_the_gate_assumes_exactly_the_start_data_that_registration_gives(installed):
+    from datetime import datetime
+
+    from service_driver import WINDOW, _split_start
+
+    from engine import runtime
+    from engine.clock import frozen_time
+    from services import cases, deploy_gate
+    from services.definitions import compiled
+    from storage.models import Case
+    from workflows.catalog import load_catalog
+
+    for matter in ("m01", "m07"):
+        sc = next(s for s in SCENARIOS if s.start["matter_code"] == matter)
+        kwargs, extra = _split_start(sc.start)
+        with frozen_time(datetime.fromisoformat("2018-05-02T09:00:00+08:00")):
+            reg = cases.register_case(installed.uow, actor=WINDOW, data=extra, **kwargs)
+        with installed.uow.reader() as r:
+            case = r.session.get(Case, reg.case_id)
+            start = runtime.loads(case.state, compiled(case.definition)).task_tree.data
+        assert set(start) == deploy_gate.start_variables(load_catalog().matter(matter)), matter
