@@ -257,7 +257,7 @@ def test_a_human_task_loop_deeper_than_spiff_can_see_is_an_incident_not_complete
 
 
 def test_the_engine_work_of_one_command_has_a_wall_clock_bound() -> None:
-    steps = [script(f"s{i}", "x = sum(range(300000))") for i in range(40)]
+    steps = [script(f"s{i}", "x = sum(range(900000))") for i in range(40)]
     spec = compiled(*steps)
     with limits.overridden(command_seconds=0.05), pytest.raises(LimitExceeded) as err:
         runtime.new_workflow(spec)
