@@ -25,6 +25,7 @@ from services import audit_log, clock, credit_code, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from services.form_context import form_context
 from services.uow import UnitOfWork
 from storage.models import Case, HumanTask, User
 from storage.types import utcnow
@@ -349,8 +350,9 @@ def complete_task(
         if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
             raise Conflict(N_("This task is claimed by someone else."))
         if task.form:
+            context = form_context(session, matter_code=task.matter_code, task_name=task.spec_name, actor=actor)
             try:
-                problems = validate_form(task.form, form_data)
+                problems = validate_form(task.form, form_data, context)
             except UnknownForm:
                 problems = {}
             if problems:

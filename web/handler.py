@@ -18,9 +18,11 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
+from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
 from services import cases, clock
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, queries
@@ -38,7 +40,9 @@ def ui_schema_name(form_name: str) -> str:
     return f"{stem}.uischema.json"
 
 
-def task_form_class(form_name: str) -> type[FlaskForm]:
+def task_form_class(form_name: str, context: FormContext | None = None) -> type[FlaskForm]:
+    """The task's form; ``context`` (services.form_context) fills in the case's choices, the signing officer
+    and the calendar checks."""
     schema = load_schema(form_name)
     return build_form_class(
         schema,
@@ -46,6 +50,7 @@ def task_form_class(form_name: str) -> type[FlaskForm]:
         base=FlaskForm,
         gettext=lazy_gettext,
         locale=current_language(),
+        context=context,
     )
 
 
@@ -242,6 +247,7 @@ def task(task_id: str):
             abort(403)
         case = row.case
         context = _task_context(row, case, r.session)
+        form_ctx = form_context(r.session, matter_code=row.matter_code, task_name=row.spec_name, actor=actor())
         # the serialized workflow is a deferred column: read it while the session is open
         data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
     status = 200
@@ -251,7 +257,7 @@ def task(task_id: str):
     form_problem = None
     if row.form:
         try:
-            form_cls = task_form_class(row.form)
+            form_cls = task_form_class(row.form, form_ctx)
             spec = form_cls.form_spec
         except (UnknownForm, ValueError) as err:
             form_problem = str(err)
@@ -267,7 +273,7 @@ def task(task_id: str):
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
         # shows at once; a field keeps the first message it got.
-        problems = validate_form(row.form, answers) if row.form else {}
+        problems = validate_form(row.form, answers, form_ctx) if row.form else {}
         for name, (msgid, params) in problems.items():
             text = _(msgid) % params if params.get("limit") is not None else _(msgid)
             if name in form and name not in ("csrf_token", "expected_version"):

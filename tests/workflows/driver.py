@@ -304,9 +304,9 @@ def materials_check(result: str) -> dict:
     return {"received_date": "2018-05-02", "intake_result": result, "check_notes": "按办事指南逐项核对"}
 
 
-SUPPLEMENT_NOTICE = {
-    "missing_items": ["business_licence", "eia_document", "other"],
-    "missing_items_detail": "1. 营业执照复印件未加盖公章；2. 环评文件缺少附图；3. 缺少项目备案文件。",
+SUPPLEMENT_NOTICE = {  # codes from the matter's materials list (every approval matter has application_form)
+    "missing_items": ["application_form", "other"],
+    "missing_items_detail": "1. 申请书未加盖公章；2. 缺少授权委托书。",
     "notice_date": "2018-05-02",
     "supplement_due_date": "2018-05-12",
 }
