@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, trips
+from services import audit_log, clock, credit_code, lanes, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -90,7 +90,8 @@ def _get_task(session: Session, task_id: str) -> HumanTask:
 
 # Case columns derived from the workflow or its clock; written by the guarded UPDATE together with the state.
 _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due_on", "promised_due_on",
-            "clock_running", "clock_flag", "trips", "trip_flag")
+            "clock_running", "clock_flag", "trips", "trip_flag", "materials_received_on", "acceptance_due_on",
+            "deemed_accepted_on", "supplement_notices")
 
 
 def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
@@ -163,8 +164,9 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
             continue
         session.add(HumanTask(
             id=task.id, case_id=case.id, matter_code=case.matter_code, spec_name=task.spec_name,
-            title=task.title, lane=task.lane, form=task.form, state="ready", due_at=case_due_at(case),
-            created_at=now,
+            title=task.title, lane=lanes.resolve_lane(session, case.matter_code, task.lane), spec_lane=task.lane,
+            role=task.properties.get("role") or None, form=task.form, state="ready",
+            due_at=clock.task_due_at(session, case), created_at=now,
         ))
         new_ids.append(task.id)
     return new_ids
@@ -263,6 +265,8 @@ def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot claim it."), lane=task.lane)
+        if not actor.has_task_role(task.role):
+            raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         if task.state != "ready":
             raise Conflict(N_("This task is no longer open."))
         if task.claimed_by == actor.user_id:
@@ -314,9 +318,12 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
             raise NotFound(N_("User %(id)s does not exist."), id=to_user_id)
         from services.actors import actor_for
 
-        if not actor_for(session, target).works_lane(task.lane):
+        target_actor = actor_for(session, target)
+        if not target_actor.works_lane(task.lane):
             raise InvalidInput(N_("%(user)s does not work in %(lane)s."), user=target.display_name,
                                lane=task.lane)
+        if not target_actor.has_task_role(task.role):
+            raise InvalidInput(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         previous = session.get(User, task.claimed_by) if task.claimed_by else None
         result = session.execute(
             update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "ready",
@@ -345,6 +352,8 @@ def complete_task(
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
+        if not actor.has_task_role(task.role):
+            raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         if task.state != "ready":
             raise Conflict(N_("This task was already completed or cancelled."))
         if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
@@ -412,7 +421,8 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
             update(Case).where(Case.id == case_id, Case.version == seen)
             .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
                     outcome="withdrawn", next_timer_due=None, clock_running=False,
-                    trips=case.trips, trip_flag=case.trip_flag)
+                    trips=case.trips, trip_flag=case.trip_flag, materials_received_on=None,
+                    acceptance_due_on=None)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:

@@ -122,8 +122,8 @@ def worklist():
     f = _filter_from_args(current_app.config["WORKLIST_PAGE_SIZE"])
     now = utcnow()
     with reader() as r:
-        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now)
-        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now)
+        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now, sorted(me.roles))
+        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now, sorted(me.roles))
         claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
         briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
         rows = [
@@ -231,7 +231,8 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES),
+        "can_work": (task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES)
+                     and me.has_task_role(task.role)),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
 

@@ -316,6 +316,11 @@ def supplement(channel: str) -> dict:
     return {"supplement_outcome": "submitted", "supplement_received_date": "2018-05-04", "supplement_channel": channel}
 
 
+def second_notice_approval(decision_value: str) -> dict:
+    return {"second_notice_reason": "补正的监测报告超过有效期，需重新提交。", "second_notice_decision": decision_value,
+            "second_notice_approver": "审批办负责人", "second_notice_approval_date": "2018-05-07"}
+
+
 WITHDRAWN = {"supplement_outcome": "withdrawn", "supplement_notes": "申请人书面撤回申请"}
 ACCEPTANCE_NOTICE = {"acceptance_no": "吉环审受〔2018〕001号", "acceptance_date": "2018-05-04"}
 REFUSAL_NOTICE = {"refusal_reasons": "该事项不属于本部门职权范围，请向所在地市级生态环境部门申请。",
@@ -380,6 +385,14 @@ def acceptance(kind: str = "direct") -> list[tuple[str, Any]]:
         return [("check_materials", materials_check("incomplete")), ("notify_supplement", SUPPLEMENT_NOTICE),
                 ("receive_supplement", supplement(kind.removeprefix("supplement_"))),
                 ("check_materials", materials_check("complete")), ("issue_acceptance", ACCEPTANCE_NOTICE)]
+    if kind.startswith("second_notice_"):  # second_notice_approve / second_notice_reject (the unit lead decides)
+        decision_value = kind.removeprefix("second_notice_")
+        first = [("check_materials", materials_check("incomplete")), ("notify_supplement", SUPPLEMENT_NOTICE),
+                 ("receive_supplement", supplement("post")), ("check_materials", materials_check("incomplete")),
+                 ("approve_second_notice", second_notice_approval(decision_value))]
+        if decision_value == "approve":
+            first += [("notify_supplement", SUPPLEMENT_NOTICE), ("receive_supplement", supplement("post"))]
+        return first + [("check_materials", materials_check("complete")), ("issue_acceptance", ACCEPTANCE_NOTICE)]
     if kind == "refused":
         return [("check_materials", materials_check("refuse")), ("issue_refusal", REFUSAL_NOTICE)]
     if kind == "withdrawn":
@@ -643,6 +656,10 @@ SCENARIOS: list[Scenario] = [
              Expect(ends={DONE}, data={**REFUSED, "site_check_needed": "no"}, trips=0)),
     Scenario(M03, "withdrawn", start_data("m03", "window", "post"), acceptance("withdrawn"),
              Expect(ends={NOT_ACCEPTED}, data={"outcome": "withdrawn"})),
+    Scenario(M03, "second_notice_approved_by_lead", start_data("m03", "post", "post"),
+             m03_steps(acc="second_notice_approve", site_needed="no"),
+             Expect(ends={DONE}, data={**APPROVED, "supplement_notices": 2, "supplement_rounds": 2,
+                                       "second_notice_decision": "approve"}, trips=0)),
     # --- m04 辐射安全许可
     Scenario(M04, "grant_online_window", start_data("m04", "online", "window"), m04_steps(mode="window"),
              Expect(ends={DONE}, data={**APPROVED}, trips=1)),
@@ -676,6 +693,10 @@ SCENARIOS: list[Scenario] = [
     Scenario(M07, "refuse_window_window", start_data("m07", "window", "window"), m07_steps(decide="refuse",
                                                                                            mode="window"),
              Expect(ends={DONE}, data={**REFUSED}, trips=2)),
+    Scenario(M07, "second_notice_rejected_then_accepted", start_data("m07", "online", "post"),
+             m07_steps(acc="second_notice_reject"),
+             Expect(ends={DONE}, data={**APPROVED, "supplement_notices": 1, "supplement_rounds": 1,
+                                       "second_notice_decision": "reject"}, trips=0)),
     Scenario(M07, "not_accepted", start_data("m07", "window", "post"), acceptance("refused"),
              Expect(ends={NOT_ACCEPTED}, data={"outcome": "not_accepted"})),
     # --- m08 放射源异地使用备案 (备案 → 回执 → 等待活动结束 → 20 日内注销，否则督促)
