@@ -123,19 +123,36 @@ def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
     return seen_version + 1
 
 
+def _registered_on(case: Case, data: dict[str, Any]) -> str | None:
+    """The day the application was registered (the applicant's visit for a window application)."""
+    value = data.get("registered_on")
+    if isinstance(value, str) and value:
+        return value
+    return case.created_at.astimezone(BEIJING).date().isoformat() if case.created_at else None
+
+
 def _record_trips(case: Case, data: dict[str, Any]) -> None:
-    """Trips by the run-once rules, from what the case recorded so far (补正 visits, same-visit hand-over)."""
+    """Trips by the run-once rules, from what the case recorded so far (补正 visits, visits after delivery such as
+    m08's cancellation at the window, the hand-over).  即办 (result handed over in the application visit) is
+    taken from the dates — the pick-up on the day of registration — not from the form's checkbox."""
+    registered = _registered_on(case, data)
+    pickup = data.get("pickup_date")
+    same_visit = (case.channel == "window" and case.delivery_mode == "window" and bool(data.get("delivered"))
+                  and isinstance(pickup, str) and pickup == registered)
     count = trips.count_trips(
         case.channel,
         case.delivery_mode,
-        same_visit_handover=bool(data.get("same_visit_handover", False)),
+        same_visit_handover=same_visit,
         in_person_supplements=int(data.get("in_person_supplements") or 0),
         extra_visits=int(data.get("extra_visits") or 0),
         # An open case counts its planned pick-up; a case that ended without a result has none to collect.
         result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
+    reasons = list(count.reasons)
+    if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
+        reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
     case.trips = count.trips
-    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
+    case.trip_flag = None if count.meets_run_once else "；".join(reasons)
 
 
 def _outcome(data: dict[str, Any]) -> str | None:
@@ -222,6 +239,7 @@ def register_case(
         start_data = copy.deepcopy(data or {})
         start_data.update(
             matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+            registered_on=clock.today().isoformat(),
         )
         case = Case(
             reference=f"TMP-{secrets.token_hex(8)}", lookup_code=secrets.token_hex(4).upper(),

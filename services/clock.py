@@ -747,7 +747,8 @@ def save_matter_setting(
     owner_unit_code: str | None = None,
 ) -> None:
     """Override a matter's promised limit (承诺时限; applies to cases accepted from now on) and/or name the
-    unit responsible for it (a matter the plan left without one).  Admin only; audited."""
+    unit responsible for it (a matter the plan left without one): that unit's members then work the tasks
+    of the matter's responsible lane, the open ones included (services.lanes).  Admin only; audited."""
     if not actor.has_role("admin", "system"):
         raise Forbidden(N_("Only an administrator can change deadline settings."))
     if _matter(matter_code) is None:
@@ -774,9 +775,14 @@ def save_matter_setting(
         row.owner_unit_code = owner_unit_code or None
         row.updated_by, row.updated_at = actor.username, now()
         session.flush()
+        # The owner works the matter's tasks from now on, the open ones included (services.lanes).
+        from services.lanes import reroute_open_tasks
+
+        moved = reroute_open_tasks(session, matter_code)
         audit_log.record(session, actor, "matter_setting.saved", before=before,
                          after={"matter_code": matter_code, "promised_value": promised_value,
-                                "promised_unit": promised_unit, "owner_unit_code": owner_unit_code})
+                                "promised_unit": promised_unit, "owner_unit_code": owner_unit_code},
+                         rerouted_tasks=moved)
         uow.commit()
 
 

@@ -554,7 +554,7 @@ def m07_steps(*, acc="direct", decide="approve", mode="post"):
 
 
 def m08_steps(*, received="2018-05-02", start="2018-05-20", end="2018-05-25", result="accept", site_needed="no",
-              site_result="compliant", mode="post", cancellation="on_time"):
+              site_result="compliant", mode="post", cancellation="on_time", cancellation_channel="online"):
     steps = [("receive_filing", offsite_intake(received, start, end)),
              ("check_filing", check(result, site_check_needed=site_needed))]
     if result == "accept" and site_needed == "yes":
@@ -566,7 +566,8 @@ def m08_steps(*, received="2018-05-02", start="2018-05-20", end="2018-05-25", re
         return steps
     steps.append((CLOCK, "2018-05-26T00:00:01+08:00"))  # activity over: waiting for the cancellation
     if cancellation == "on_time":
-        return steps + [("receive_cancellation", CANCELLATION), ("cancel_filing", CANCELLATION_CHECK)]
+        return steps + [("receive_cancellation", {**CANCELLATION, "cancellation_channel": cancellation_channel}),
+                        ("cancel_filing", CANCELLATION_CHECK)]
     steps += [(CLOCK, "2018-06-16T09:00:00+08:00"), ("remind_cancellation", REMINDER)]  # 20 days passed
     if cancellation == "after_reminder":
         steps += [("receive_cancellation", {**CANCELLATION, "cancellation_received_date": "2018-06-18"}),
@@ -704,6 +705,10 @@ SCENARIOS: list[Scenario] = [
              Expect(ends={"end_cancelled"}, not_ends={"end_reminded", "end_returned"},
                     data={"outcome": "filed", "lead_days": 18, "lead_time_ok": True, "cancelled": True,
                           "activity_end_at": "2018-05-25T23:59:59+08:00"}, trips=0)),
+    Scenario(M08, "cancellation_handed_in_at_the_window_is_a_trip", start_data("m08", "online", "online"),
+             m08_steps(mode="online", cancellation_channel="window"),
+             Expect(ends={"end_cancelled"}, data={"outcome": "filed", "cancelled": True, "extra_visits": 1},
+                    trips=1)),
     Scenario(M08, "site_check_reminder_then_cancelled", start_data("m08", "window", "post"),
              m08_steps(site_needed="yes", cancellation="after_reminder"),
              Expect(ends={"end_cancelled", "end_reminded"}, not_ends={"end_returned"}, trips=1)),

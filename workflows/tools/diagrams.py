@@ -646,6 +646,9 @@ def m08() -> Diagram:
            ui="cancellation_reminder.uischema.json",
            doc="活动结束已满20日仍未收到注销申请：督促申请人办理注销，登记督促方式。注销申请仍由窗口接收。")
     d.end("end_reminded", "已督促注销", u, 17, 1)
+    # m08 calls no window_acceptance: this is its only visit counter (a trip after delivery still counts)
+    d.script("count_cancellation_visit", "统计注销跑动", WIN, 16,
+             script='extra_visits = 1 if cancellation_channel == "window" else 0\n')
     d.user("cancel_filing", "办理注销", u, 16, form="cancellation_check.json", ui="cancellation_check.uischema.json",
            doc="核对注销申请，办理异地使用备案注销。")
     d.script("set_cancelled", "记录注销", u, 17, script="cancelled = True\n")
@@ -667,7 +670,8 @@ def m08() -> Diagram:
     d.flow("gw_filed", "wait_activity_end", "已备案", 'outcome == "filed"')
     d.flow("gw_filed", "end_returned", "已退回", 'outcome == "returned"')
     d.flow("wait_activity_end", "receive_cancellation")
-    d.flow("receive_cancellation", "cancel_filing", style="hv")
+    d.flow("receive_cancellation", "count_cancellation_visit")
+    d.flow("count_cancellation_visit", "cancel_filing")
     d.flow("cancel_filing", "set_cancelled")
     d.flow("set_cancelled", "end_cancelled")
     d.flow("cancellation_overdue", "remind_cancellation")
@@ -759,7 +763,8 @@ def m11() -> Diagram:
         lanes(WIN, u),
         doc=(
             "《环境影响评价法》第二十七条；《建设项目环境影响后评价管理办法（试行）》（环境保护部令第37号）第六条。"
-            "改革方案未明确责任单位：本图由 catalog.toml 的 owner（默认法规处，改革办）承办，待改革办明确后调整泳道。"
+            "改革方案未明确责任单位：本图的法规处泳道由承办单位办理——管理员在系统设置中指定的承办单位，"
+            "未指定时为 catalog.toml 的 owner（默认法规处，改革办）。"
             "流程：接收报告 → 核对 → 备案回执或退回 → 送达。"
         ),
     )
