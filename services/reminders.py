@@ -22,9 +22,10 @@ Rollout (``check_rollout``, hourly), from the plan (吉环法字〔2018〕3号):
 (``plan_year`` + ``run_once_month``) has ended, a matter that has not reached run-once raises a reminder to its
 unit and to the reform office (法规处, unit ``regulations``).  Run-once means: a deployed version of its process
 offers a one-trip or zero-trip service mode (a catalog mode whose delivery the diagram can perform), and at most
-``max_multi_trip_share`` of its counted cases (``cases.trips``) needed more than one trip.  A matter without a
-responsible unit (the plan names none for matter 11) raises one reminder to 法规处 at once; the plan's targets
-(≥40 % of matters by the end of April, …) raise one to 法规处 when missed.
+``max_multi_trip_share`` of its counted cases missed run-once (``COUNTING_RULE``: finished, accepted cases; a miss is
+more than one trip made (``cases.trips``) or a second 补正 notice (``cases.supplement_notices`` > 1)).
+A matter without a responsible unit (the plan names none for matter 11) raises one reminder to 法规处 at once;
+the plan's targets (≥40 % of matters by the end of April, …) raise one to 法规处 when missed.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ ESCALATE_PROMISED = R_("Escalation: case %(reference)s (%(matter)s) is %(days)s 
 ROLLOUT_NOT_DEPLOYED = R_("Matter %(number)s %(matter)s has not reached run-once by %(deadline)s: no deployed "
                           "process offers a one-trip or zero-trip service mode.")
 ROLLOUT_TRIPS = R_("Matter %(number)s %(matter)s has not reached run-once by %(deadline)s: %(share)s of its "
-                   "cases needed more than one trip (at most %(limit)s allowed).")
+                   "finished cases needed more than one trip or a second notice of missing materials (at most "
+                   "%(limit)s allowed).")
 ROLLOUT_NO_UNIT = R_("Matter %(number)s %(matter)s has no responsible unit in the plan; the reform office must "
                      "assign one.")
 ROLLOUT_TARGET = R_("Run-once rollout: %(done)s of %(total)s matters reached run-once by %(deadline)s; the plan "
@@ -104,6 +106,15 @@ HOLIDAY_MISSING = R_("The holiday notice for %(year)s has not been entered; %(co
 HOLIDAY_DUE = R_("The holiday notice for %(year)s has not been entered yet; enter it once the State Council "
                  "publishes it.")
 
+# The rule of the statistics, shown on the admin page (web/admin.py) and applied by run_once_status:
+COUNTING_RULE = R_("Counted: finished cases that were accepted (not refused at the window, not withdrawn). A "
+                   "counted case misses run-once when the applicant made more than one trip to the window — only "
+                   "trips that happened: the visits recorded in the case, never a planned pick-up; a same-visit "
+                   "hand-over (即办) only when the pick-up date is the day of the application — or when missing "
+                   "materials were notified a second time (the one-time notice was not once). A matter reaches "
+                   "run-once when a deployed process offers a service mode with at most one trip and at most "
+                   "%(limit)s of its counted cases missed.")
+
 MESSAGES: dict[str, str] = {
     WARN_STATUTORY: "案件 %(reference)s（%(matter)s）应于 %(due)s 前作出决定，还剩 %(days)s 个工作日。",
     WARN_PROMISED: "案件 %(reference)s（%(matter)s）承诺办结期限为 %(due)s，还剩 %(days)s 个工作日。",
@@ -114,7 +125,7 @@ MESSAGES: dict[str, str] = {
     ROLLOUT_NOT_DEPLOYED: "事项 %(number)s“%(matter)s”未按期（%(deadline)s 前）实现“只跑一次”："
                           "尚未部署提供一次跑或零跑动办理方式的流程。",
     ROLLOUT_TRIPS: "事项 %(number)s“%(matter)s”未按期（%(deadline)s 前）实现“只跑一次”："
-                   "%(share)s 的办件跑动超过一次（上限 %(limit)s）。",
+                   "%(share)s 的已办结办件跑动超过一次或二次告知补正（上限 %(limit)s）。",
     ROLLOUT_NO_UNIT: "事项 %(number)s“%(matter)s”在实施方案中没有责任单位，请改革办明确承办单位。",
     ROLLOUT_TARGET: "“只跑一次”推进情况：截至 %(deadline)s，%(total)s 个事项中有 %(done)s 个实现“只跑一次”，"
                     "方案要求达到 %(target)s。",
@@ -123,6 +134,11 @@ MESSAGES: dict[str, str] = {
     DEEMED_ACCEPTED: "案件 %(reference)s（%(matter)s）收到申请材料后五个工作日内未作出受理、不予受理或"
                      "一次性告知补正的决定，依《行政许可法》第三十二条自 %(received)s 起视为受理。"
                      "请即予受理，办理期限自该日起算。",
+    COUNTING_RULE: "统计口径：计入统计的是已办结且已受理的办件（不含窗口不予受理和撤回的办件）。"
+                   "计入的办件有下列情形之一的，视为未达到“只跑一次”：申请人到窗口超过一次——只计实际发生的跑动，即办件中登记的到窗口次数，"
+                   "不计尚未发生的计划取件；“即办”只认领取日期与申请日期为同一天的——或者二次告知补正"
+                   "（一次性告知未做到一次）。事项部署了提供一次跑或零跑动办理方式的流程，且未达标办件不超过"
+                   "计入办件的 %(limit)s，即为实现“只跑一次”。",
     HOLIDAY_MISSING: "%(year)s 年节假日安排尚未录入，%(count)s 件案件的办理期限无法计算。",
     HOLIDAY_DUE: "%(year)s 年节假日安排尚未录入，请在国务院办公厅通知发布后及时录入。",
 }
@@ -432,10 +448,14 @@ class RunOnceStatus:
     ok: bool
     deployed_version: int | None
     run_once_modes: tuple[tuple[str, str], ...]  # (channel, delivery_mode) with at most one trip, offered
-    counted_cases: int
-    multi_trip_cases: int
-    multi_trip_share: float
+    counted_cases: int  # finished and accepted cases (COUNTING_RULE)
+    multi_trip_cases: int  # of those: more than one trip made
+    multi_trip_share: float  # share of the counted cases that missed run-once (failing_cases / counted_cases)
     msgid: str | None  # why not (None when ok)
+    second_notice_cases: int = 0  # of those: a second 补正 notice (the one-time notice was not once)
+    failing_cases: int = 0  # more than one trip or a second notice
+
+
 
 
 def delivery_modes_of(definition: ProcessDefinition) -> set[str]:
@@ -461,18 +481,22 @@ def run_once_status(session: Session, matter: Any, policy: ReminderPolicy | None
             (m.channel, m.delivery_mode) for m in matter.service_modes
             if m.delivery_mode in handled and count_trips(m.channel, m.delivery_mode).meets_run_once
         )
-    counted, multi = session.execute(
-        select(func.count(Case.id), func.count(Case.id).filter(Case.trips > 1))
-        .where(Case.matter_code == matter.code, Case.trips.is_not(None))
+    # COUNTING_RULE: finished, accepted cases; their trips are the visits made (a finished case plans none).
+    second = func.coalesce(Case.supplement_notices, 0) > 1
+    counted, multi, seconds, failing = session.execute(
+        select(func.count(Case.id), func.count(Case.id).filter(Case.trips > 1), func.count(Case.id).filter(second),
+               func.count(Case.id).filter(or_(Case.trips > 1, second)))
+        .where(Case.matter_code == matter.code, Case.status == "completed", Case.accepted_on.is_not(None),
+               Case.outcome.not_in(("not_accepted", "withdrawn")), Case.trips.is_not(None))
     ).one()
-    share = multi / counted if counted else 0.0
+    share = failing / counted if counted else 0.0
     msgid = None
     if definition is None or not modes:
         msgid = ROLLOUT_NOT_DEPLOYED
     elif share > policy.max_multi_trip_share:
         msgid = ROLLOUT_TRIPS
     return RunOnceStatus(matter.code, msgid is None, definition.version if definition else None, modes,
-                         counted, multi, share, msgid)
+                         counted, multi, share, msgid, seconds, failing)
 
 
 def _percent(value: float) -> str:
