@@ -334,3 +334,18 @@ def test_loader_requires_a_materials_list(tmp_path):
     path.write_text(head + sep + "\n", encoding="utf-8")
     with pytest.raises(CatalogError, match=r"\(m11\): missing key 'materials'"):
         load_catalog(path)
+
+
+def test_a_second_notice_is_approved_by_the_window_lead():
+    """One-time notice means once: after a notice, a still-incomplete check leads to the 审批办 lead's approval."""
+    props = ACCEPTANCE.properties("approve_second_notice")
+    assert props["role"] == "lead" and props["formJsonSchemaFilename"] == "second_notice_approval.json"
+    lane = next(lane for lane in ACCEPTANCE.lanes.values()
+                if "approve_second_notice" in [ref.text for ref in lane.iter() if ref.tag.endswith("flowNodeRef")])
+    assert lane.get("name") == "审批办"
+    targets = {f.get("targetRef"): ACCEPTANCE.condition(f)
+               for f in ACCEPTANCE.outgoing("gw_notified_before")}
+    assert targets == {"gw_notice_merge": "supplement_notices == 0", "approve_second_notice": "supplement_notices > 0"}
+    assert "second_notice_reason" in form_schema("second_notice_approval.json")["required"]
+    roles = {m.properties(t).get("role") for m in ALL_MODELS for t in m.user_tasks()} - {None}
+    assert roles <= {"lead"}
