@@ -52,6 +52,29 @@ def load_ui_schema(name: str | None) -> dict[str, Any]:
         return {}
 
 
+FILE_REF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file_id", "sha256"],
+    "properties": {
+        "file_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _with_file_refs(node: Any) -> Any:
+    """A field of format "file" holds a reference into the file store: spell out its shape for validation."""
+    if isinstance(node, list):
+        return [_with_file_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _with_file_refs(value) for key, value in node.items()}
+    if out.get("format") == "file":
+        out.update(FILE_REF_SCHEMA)
+    return out
+
+
 def is_http_url(value: Any) -> bool:
     """An absolute http(s) address with a host: what a 公示/公告 link must be."""
     if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
@@ -95,7 +118,7 @@ def resolve(schema: dict[str, Any], context: FormContext | None) -> dict[str, An
 
 @lru_cache(maxsize=256)
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name), format_checker=FORMAT_CHECKER)
+    return Draft202012Validator(_with_file_refs(load_schema(name)), format_checker=FORMAT_CHECKER)
 
 
 _MESSAGES = {
@@ -195,7 +218,7 @@ def validate_form(
         validator = _validator(name)
     else:
         schema = resolve(schema, context)
-        validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+        validator = Draft202012Validator(_with_file_refs(schema), format_checker=FORMAT_CHECKER)
     for err in validator.iter_errors(data):
         if err.validator == "required":
             missing = [f for f in err.validator_value if f not in err.instance]

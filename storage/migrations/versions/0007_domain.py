@@ -1,7 +1,7 @@
 """domain corrections: the Art.32 acceptance clock, second 补正 notices, task roles and routed lanes
 
 Revision ID: 0007_domain
-Revises: 0003_clock_mail
+Revises: 0004_files
 Create Date: 2026-11-28
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_domain'
-down_revision = '0003_clock_mail'
+down_revision = '0004_files'  # was 0003_clock_mail; re-chained when main (0004_files) was merged in
 branch_labels = None
 depends_on = None
 
