@@ -13,7 +13,7 @@ from types import MappingProxyType
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import UncoveredYear
+from engine.calendar import UncoveredYear, WorkingDayCalendar
 from forms.context import FormContext, Option
 from services import clock
 from services.actors import Actor
@@ -30,10 +30,9 @@ def materials_options(matter_code: str) -> tuple[Option, ...]:
     return tuple(Option(i.code, i.name_zh, i.name_en) for i in matter.materials)
 
 
-def working_day_counter(session: Session):
-    """Working days from start to end, both included, by the calendar (holiday notices included); None for a
-    year the calendar does not cover (never guessed)."""
-    cal = clock.calendar(session)
+def working_day_counter(cal: WorkingDayCalendar):
+    """Working days from start to end, both included, by ``cal``; None for a year the calendar does not cover
+    (never guessed)."""
 
     def count(start: date, end: date) -> int | None:
         if end < start:
@@ -52,14 +51,21 @@ def user_display_name(session: Session, actor: Actor | None) -> str | None:
     return session.execute(select(User.display_name).where(User.id == actor.user_id)).scalar_one_or_none()
 
 
-def form_context(session: Session, *, matter_code: str, task_name: str | None, actor: Actor | None) -> FormContext:
-    """The context of one task's form: ``task_name`` is the user task's id in the diagram (HumanTask.spec_name)."""
+def context_for(matter_code: str, task_name: str | None, cal: WorkingDayCalendar,
+                user_name: str | None = None) -> FormContext:
+    """The context of one task's form without a database (the deploy gate's scenario run uses it too):
+    ``task_name`` is the user task's id in the diagram (HumanTask.spec_name)."""
     matter = clock._matter(matter_code)
     minimum = matter.notice_min_working_days(task_name) if matter is not None and task_name else None
     return FormContext(
         options=MappingProxyType({MATTER_MATERIALS: materials_options(matter_code)}),
-        user_name=user_display_name(session, actor),
+        user_name=user_name,
         min_working_days=minimum,
-        working_days=working_day_counter(session),
+        working_days=working_day_counter(cal),
     )
 
+
+def form_context(session: Session, *, matter_code: str, task_name: str | None, actor: Actor | None) -> FormContext:
+    """The context of one task's form for the signed-in ``actor``: the calendar includes the admins' holiday
+    notices, the signing officer is the actor's display name."""
+    return context_for(matter_code, task_name, clock.calendar(session), user_display_name(session, actor))
