@@ -26,6 +26,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     factory = make_session_factory(engine)
     app.extensions["runonce.engine"] = engine
     app.extensions["runonce.session_factory"] = factory
+    from documents.settings import DocumentSettings
+    from services import documents
+
+    documents.configure(DocumentSettings.from_config(app.config))  # a bad number format stops the start here
 
     import web
 
