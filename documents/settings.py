@@ -4,7 +4,8 @@
                                  the name the plan 吉环法字〔2018〕3号 uses)
     DOCUMENT_ISSUER              the issuer line above the date (default: the department name)
     DOCUMENT_SEAL                the seal named in brackets on the signature line (default 行政审批专用章)
-    WINDOW_ADDRESS, WINDOW_PHONE, WINDOW_HOURS   the window's contact, in every document's footer
+    WINDOW_ADDRESS, WINDOW_PHONE, WINDOW_HOURS   the window's contact, in every document's footer (an empty
+                                 address prints "<department>行政审批窗口")
     APPEAL_REVIEW_BODY           where 行政复议 is applied for (default 吉林省人民政府, 行政复议法 2023 Art.24)
     DOCUMENT_NUMBER_FORMAT_<KIND>   number format of one kind, e.g. DOCUMENT_NUMBER_FORMAT_ACCEPTANCE_NOTICE=
                                  "吉环受字〔{year}〕第{n}号"; placeholders {year} and {n} (format spec allowed: {n:04d})
@@ -23,7 +24,6 @@ from documents.kinds import KINDS
 
 DEFAULT_DEPARTMENT_NAME = "吉林省环境保护厅"
 DEFAULT_SEAL = "行政审批专用章"
-DEFAULT_WINDOW_ADDRESS = "吉林省政务服务中心 吉林省环境保护厅窗口"
 DEFAULT_APPEAL_REVIEW_BODY = "吉林省人民政府"
 
 # Setting name → default; every one may come from the app config or, failing that, the environment.
@@ -31,7 +31,7 @@ TEXT_SETTINGS: dict[str, str] = {
     "DEPARTMENT_NAME": DEFAULT_DEPARTMENT_NAME,
     "DOCUMENT_ISSUER": "",  # empty: the department name
     "DOCUMENT_SEAL": DEFAULT_SEAL,
-    "WINDOW_ADDRESS": DEFAULT_WINDOW_ADDRESS,
+    "WINDOW_ADDRESS": "",  # empty: "<department> 行政审批窗口"
     "WINDOW_PHONE": "",
     "WINDOW_HOURS": "",
     "APPEAL_REVIEW_BODY": DEFAULT_APPEAL_REVIEW_BODY,
@@ -66,7 +66,7 @@ class DocumentSettings:
     department_name: str = DEFAULT_DEPARTMENT_NAME
     issuer: str = ""
     seal: str = DEFAULT_SEAL
-    window_address: str = DEFAULT_WINDOW_ADDRESS
+    window_address: str = ""
     window_phone: str = ""
     window_hours: str = ""
     appeal_review_body: str = DEFAULT_APPEAL_REVIEW_BODY
@@ -85,6 +85,11 @@ class DocumentSettings:
     @property
     def issuer_line(self) -> str:
         return self.issuer or self.department_name
+
+    @property
+    def window_place(self) -> str:
+        """Where the window is: the setting, else derived from the department's name (never a second copy)."""
+        return self.window_address or f"{self.department_name}行政审批窗口"
 
     def number(self, kind: str, year: int, n: int) -> str:
         return self.number_formats[kind].format(year=year, n=n)
@@ -114,7 +119,7 @@ class DocumentSettings:
             department_name=value("DEPARTMENT_NAME", DEFAULT_DEPARTMENT_NAME),
             issuer=value("DOCUMENT_ISSUER", ""),
             seal=value("DOCUMENT_SEAL", DEFAULT_SEAL),
-            window_address=value("WINDOW_ADDRESS", DEFAULT_WINDOW_ADDRESS),
+            window_address=value("WINDOW_ADDRESS", ""),
             window_phone=value("WINDOW_PHONE", ""),
             window_hours=value("WINDOW_HOURS", ""),
             appeal_review_body=value("APPEAL_REVIEW_BODY", DEFAULT_APPEAL_REVIEW_BODY),
