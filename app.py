@@ -26,6 +26,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     factory = make_session_factory(engine)
     app.extensions["runonce.engine"] = engine
     app.extensions["runonce.session_factory"] = factory
+    from storage.filestore import FileStore
+
+    app.extensions["runonce.files"] = FileStore(app.config["FILES_DIR"])
+
     from documents.settings import DocumentSettings
     from services import documents
 
@@ -45,7 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def uow_for(app: Flask, write: bool = True) -> UnitOfWork:
-    return UnitOfWork(app.extensions["runonce.session_factory"], write=write)
+    return UnitOfWork(app.extensions["runonce.session_factory"], write=write, files=app.extensions["runonce.files"])
 
 
 def workflows_dir(app: Flask) -> Path:

@@ -24,6 +24,21 @@ def register_commands(app: Flask) -> None:
         """Create or upgrade the database schema."""
         upgrade(current_app.extensions["runonce.engine"])
         click.echo("数据库已就绪 / database is up to date")
+        _migrate_files()
+
+    @app.cli.command("migrate-files")
+    def migrate_files() -> None:
+        """Move attachments kept as data URLs (first version) into the file store."""
+        _migrate_files()
+
+    def _migrate_files() -> None:
+        from services.file_migration import move_data_urls
+
+        report = move_data_urls(_uow())
+        if report.files:
+            click.echo(f"附件已移入文件库 / attachments moved to the file store: {report.files} files, "
+                       f"{report.cases} cases, {report.events} audit events (chain re-hashed from "
+                       f"#{report.rehashed_from})")
 
     @app.cli.command("deploy")
     @click.argument("directory", required=False)
@@ -79,6 +94,7 @@ def register_commands(app: Flask) -> None:
         from app import workflows_dir
 
         upgrade(current_app.extensions["runonce.engine"])
+        _migrate_files()
         demo.seed(_uow(), workflows_dir(current_app))
         url = f"http://{host}:{port}/"
         click.echo("只跑一次 Run-Once")

@@ -36,8 +36,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Secure cookies need HTTPS; set SESSION_COOKIE_SECURE=1 behind a TLS proxy.
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
-        # Form schemas allow attachments up to 20 MiB (x-maxBytes); leave room for the rest of the form.
-        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        # The file store (uploaded materials, issued documents): a directory; on several nodes a shared volume.
+        "FILES_DIR": os.environ.get("FILES_DIR") or str(INSTANCE / "files"),
+        # One request may carry several materials; each file is also held to its matter's limit (catalog).
+        # Werkzeug spools uploads to temporary files, so this bounds disk use per request, not memory.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_REQUEST_BYTES", str(600 * 1024 * 1024))),
         # Number of reverse proxies in front of the service (X-Forwarded-For hops to trust); 0 = none.
         "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "0")),
         "SCHEDULER_ENABLED": os.environ.get("SCHEDULER_ENABLED", "1") == "1",

@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, documents, trips
+from services import audit_log, clock, credit_code, documents, files, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -42,9 +42,10 @@ class Applicant:
     phone: str | None = None
     email: str | None = None
     address: str | None = None
+    email_consent: bool = False  # agreed to e-mail notices (recorded with the time on the case)
 
     def as_data(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "email_consent"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,20 @@ def _record_trips(case: Case, data: dict[str, Any]) -> None:
     case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
 
 
+def _materials_payload(session: Session, received) -> list[dict[str, Any]]:
+    """What the audit event keeps of the materials: items and file references, never bytes."""
+    out = []
+    for entry in received:
+        item: dict[str, Any] = {"item": entry.item_code}
+        if entry.file_id:
+            stored = files.get(session, entry.file_id)
+            item.update(file_id=entry.file_id, sha256=stored.sha256 if stored else None)
+        if entry.paper_form:
+            item["paper"] = entry.paper_form
+        out.append(item)
+    return out
+
+
 def _outcome(data: dict[str, Any]) -> str | None:
     value = data.get("outcome")
     return str(value) if value else None
@@ -197,7 +212,11 @@ def register_case(
     delivery_mode: str,
     actor: Actor,
     data: dict[str, Any] | None = None,
+    received: list[materials.Received] | None = None,
+    owner_token: str | None = None,
 ) -> Registration:
+    """Register an application; ``received`` lists its materials by catalog item (uploaded files, made before
+    the case existed under the applicant's ``owner_token``, or paper ticked at the window)."""
     errors: dict[str, str] = {}
     if not applicant.name.strip():
         errors["applicant_name"] = N_("This field is required.")
@@ -228,12 +247,16 @@ def register_case(
             applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
             applicant_contact=applicant.contact, applicant_phone=applicant.phone,
             applicant_email=applicant.email, channel=channel, delivery_mode=delivery_mode,
+            email_consent_at=utcnow() if applicant.email and applicant.email_consent else None,
             state="", serializer_version=runtime.SERIALIZER_VERSION, version=0, created_by=actor.username,
         )
         session.add(case)
         session.flush()
         case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
         session.flush()
+        files.attach(session, [r.file_id for r in received or () if r.file_id], case.id, owner_token)
+        materials.record(session, case.id, matter_code, received or (), stage="application", channel=channel,
+                         actor=actor.username)
         holder: dict[str, Any] = {}
 
         def start() -> None:
@@ -253,7 +276,9 @@ def register_case(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
                    "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
-                   "definition": f"{definition.process_id} v{definition.version}"},
+                   "definition": f"{definition.process_id} v{definition.version}",
+                   "materials": _materials_payload(session, received or ()),
+                   "email_consent": case.email_consent_at is not None},
             documents=[d.audit_entry() for d in issued],
         )
         uow.commit()
@@ -350,7 +375,8 @@ def complete_task(
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
         if task.state != "ready":
             raise Conflict(N_("This task was already completed or cancelled."))
-        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+        # The applicant's own online answer (supplements) supersedes a clerk's claim on the receiving task.
+        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
             raise Conflict(N_("This task is claimed by someone else."))
         if task.form:
             try:
@@ -363,6 +389,9 @@ def complete_task(
                     {name: msgid % params if params.get("limit") is not None else msgid
                      for name, (msgid, params) in problems.items()},
                 )
+        foreign = files.foreign_refs(session, form_data, task.case_id)
+        if foreign:
+            raise InvalidInput(N_("The form has errors; see the marked fields."), foreign)
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)

@@ -168,6 +168,23 @@ def missing_items(matter_code: str, data: Mapping[str, Any], form: str | None) -
     return items
 
 
+def received_materials(session: Session, case: Case) -> list[dict[str, Any]]:
+    """The application's materials as recorded at registration (services.materials), by catalog item."""
+    from services.materials import matter_items, of_case
+
+    items = matter_items(case.matter_code)
+    rows = []
+    for row in of_case(session, case.id):
+        if row.stage != "application":
+            continue
+        item = items.get(row.item_code)
+        rows.append({
+            "title": row.label or (item.name_zh if item is not None else row.item_code),
+            "paper_form": row.paper_form, "copies": row.copies, "electronic": row.file_id is not None,
+        })
+    return rows
+
+
 def _limit(value: int | None, unit: str | None) -> dict[str, Any] | None:
     if value and unit in ("working_days", "days"):
         return {"value": value, "unit": unit}
@@ -258,6 +275,7 @@ def document_context(
         "accepted_on": accepted,
         "particulars": particulars(case.matter_code, kind, data, mapping),
         "missing": missing_items(case.matter_code, data, form) if kind == "supplement_notice" else [],
+        "received": received_materials(session, case) if kind == "receipt" else [],
         "served": served or [],
         "clerk": _clerk(session, actor),
     }
@@ -265,11 +283,12 @@ def document_context(
 
 # ---------------------------------------------------------------------------------------------------- issuing
 
-def _store(uow: UnitOfWork, pdf: bytes, *, name: str, case_id: int, actor: Actor) -> str:
+def _store(uow: UnitOfWork, pdf: bytes, *, name: str, kind: str, case_id: int, actor: Actor) -> str:
     from services.files import store_bytes
 
     stored = store_bytes(uow, pdf, name=name, media_type=PDF, case_id=case_id, actor=actor.username,
-                         purpose="document")
+                         purpose="document", item_code=kind)
+    uow.session.flush()  # the file row before the document row that refers to it
     return stored.id
 
 
@@ -305,8 +324,7 @@ def issue(
                                form=form, served=served)
     pdf = render.render_pdf(KINDS[kind].template, context)
     sha256 = hashlib.sha256(pdf).hexdigest()
-    file_id = _store(uow, pdf, name=f"{context['title']}-{case.reference}-{year}-{seq}.pdf", case_id=case.id,
-                     actor=actor)
+    file_id = _store(uow, pdf, name=f"{context['title']}-{number}.pdf", kind=kind, case_id=case.id, actor=actor)
     served_on = _signed_for_on(kind, case, data)
     row = Document(
         case_id=case.id, kind=kind, title=context["title"], number=number, year=year, seq=seq, file_id=file_id,

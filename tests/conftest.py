@@ -10,6 +10,10 @@ import os
 
 # Cheap password hashing for the many demo users the tests create (production keeps scrypt).
 os.environ.setdefault("RUNONCE_PASSWORD_HASH", "pbkdf2:sha256:1000")
+# Uploaded and issued files of every test go to a throw-away store (content-addressed, so tests may share it).
+import tempfile  # noqa: E402
+
+os.environ.setdefault("FILES_DIR", tempfile.mkdtemp(prefix="runonce-files-"))
 
 import shutil
 from collections.abc import Iterator

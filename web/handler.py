@@ -19,11 +19,11 @@ from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import cases, clock, documents
+from services import cases, clock, documents, files
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
-from web import case_view, queries
+from web import case_view, queries, uploads
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
 
@@ -263,6 +263,8 @@ def task(task_id: str):
         if not context["can_work"]:
             abort(403)
         form = form_cls()
+        uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
+                       case_id=case.id, purpose="attachment")
         valid = form.validate()
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
@@ -314,8 +316,12 @@ def task(task_id: str):
         form = form_cls(formdata=None, data=initial)
         form.expected_version.data = str(case.version)
     read_only = []
-    if spec is not None:
-        read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data]
+    with reader() as r:
+        if form is not None:
+            uploads.describe(form, r.session)
+        if spec is not None:
+            names = {fid: row.original_name for fid, row in files.names_for(r.session, files.refs_in(data)).items()}
+            read_only = [(f, display_value(f, data[f.name], names)) for f in spec.read_only if f.name in data]
     return render_template(
         "handler/task.html",
         form=form,

@@ -73,6 +73,8 @@ def context(kind: str, wording: str = "licence", settings: DocumentSettings | No
         "missing": [{"title": "营业执照", "requirement": "加盖公章", "due": "2018-05-12"},
                     {"title": "环境影响报告表", "requirement": "", "due": "2018-05-20"}],
         "served": [{"title": "准予确认决定书", "number": "吉环审字〔2018〕第7号"}],
+        "received": [{"title": "申请表", "paper_form": "original", "copies": 2, "electronic": False},
+                     {"title": "环境影响报告表", "paper_form": None, "copies": None, "electronic": True}],
         "clerk": "窗口 王敏",
     }
     ctx.update(over)
@@ -91,6 +93,12 @@ def test_every_kind_renders_a_pdf_with_department_number_and_applicant(kind):
     fonts = embedded_fonts(pdf)
     assert fonts and all("WenQuanYi" in name for name in fonts), fonts
     assert "生态环境厅" not in text  # the old name of the department appears nowhere
+
+
+def test_receipt_lists_the_materials_received():
+    text = pdf_text(render.render_pdf("receipt.html", context("receipt")))
+    assert "申请表" in text and "原件" in text and "2 份" in text and "环境影响报告表" in text and "电子件" in text
+    assert "AB12CD34" in text  # the look-up code the applicant follows the case with
 
 
 def test_one_time_notice_lists_every_item_with_its_due_date():

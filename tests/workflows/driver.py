@@ -285,7 +285,6 @@ def check_expectations(sc: Scenario, run: Run) -> None:
 # =================================================================================================================
 # Form payloads (each is validated against the task's schema when submitted)
 
-PDF = "data:application/pdf;name=result.pdf;base64,JVBERi0xLjQKJSVFT0YK"
 APPLICANT = {
     "name": "吉林某化工有限公司",
     "credit_code": "91220000123456789K",  # valid check character (GB 32100-2015)
@@ -325,7 +324,7 @@ DELIVERY = {
                               "recipient_address": APPLICANT["address"]}),
     "window": ("deliver_window", {"notified_date": "2018-07-02", "pickup_date": "2018-07-03",
                                   "picked_up_by": "张三", "identity_checked": True, "same_visit_handover": False}),
-    "online": ("deliver_online", {"e_document": PDF, "published_date": "2018-07-02", "notice_sent_via": ["sms"]}),
+    "online": ("deliver_online", {"published_date": "2018-07-02", "notice_sent_via": ["sms"]}),
 }
 
 

@@ -105,8 +105,10 @@ def test_every_form_file_is_well_formed_and_used():
             assert any("\u4e00" <= ch <= "\u9fff" for ch in prop["title"]), f"{name}.{key}: title not Chinese"
             if prop.get("type") == "string" and "format" not in prop and "oneOf" not in prop:
                 assert "maxLength" in prop, f"{name}.{key}: free text needs maxLength"
-            if prop.get("format") == "data-url":
-                assert prop["x-maxBytes"] > 0 and prop["x-accept"]
+            assert prop.get("format") != "data-url", f"{name}.{key}: files go to the file store (format file)"
+            files = prop.get("items", {}) if prop.get("type") == "array" else prop
+            if files.get("format") == "file":
+                assert files["type"] == "object" and files.get("x-accept"), f"{name}.{key}"
         assert (SCHEMAS / name.replace(".json", ".uischema.json")).is_file()
 
 

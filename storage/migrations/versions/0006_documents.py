@@ -1,7 +1,7 @@
 """official documents: per-year, per-kind number sequences and the issued documents
 
 Revision ID: 0006_documents
-Revises: 0003_clock_mail
+Revises: 0004_files
 Create Date: 2026-11-30
 """
 from alembic import op
@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0006_documents'
-down_revision = '0003_clock_mail'
+down_revision = '0004_files'  # needs the files table (documents.file_id)
 branch_labels = None
 depends_on = None
 
@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('first_downloaded_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('service_proof_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.ForeignKeyConstraint(['file_id'], ['files.id'], ),
     sa.ForeignKeyConstraint(['service_proof_id'], ['documents.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('kind', 'year', 'seq')
