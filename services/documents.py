@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from documents import render
@@ -393,11 +393,35 @@ def case_documents(session: Session, case_id: int) -> list[Document]:
     ).scalars())
 
 
+def applicant_documents(session: Session, case_id: int) -> list[Document]:
+    """What the applicant may download: the documents addressed to them (not the office's 送达回证)."""
+    return [d for d in case_documents(session, case_id) if d.addressed_to_applicant]
+
+
 def file_name(document: Document) -> str:
     return f"{document.title}-{document.number}.pdf"
 
 
 # ---------------------------------------------------------------------------------------------------- delivery
+
+def record_first_download(session: Session, document_id: int, at: datetime | None = None) -> bool:
+    """电子送达: the applicant's first download of a document addressed to them is its date of service.
+
+    Call it in the transaction that serves the download (the caller writes the audit event). Only the first
+    call changes anything (UPDATE … WHERE first_downloaded_at IS NULL, so two downloads at once record one);
+    returns whether this was the first download.
+    """
+    at = at or case_clock.now()
+    table = Document.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == document_id, table.c.addressed_to_applicant.is_(True),
+               table.c.first_downloaded_at.is_(None))
+        .values(first_downloaded_at=at,
+                served_on=func.coalesce(table.c.served_on, case_clock.beijing_date(at)))
+    )
+    return result.rowcount == 1
+
 
 def record_signed_for(uow: UnitOfWork, document_id: int, signed_on: date, actor: Actor) -> None:
     """The returned 送达回证 of a post delivery (or the carrier's record) gives the date the applicant signed

@@ -305,3 +305,18 @@ def test_the_signed_for_date_of_a_post_delivery(installed):
                                   ).scalar_one()
     assert event.payload["after"] == {"served_on": "2018-07-04"} and event.payload["served"] == [
         after["grant_decision"].number]
+
+
+def test_the_first_download_is_the_date_of_electronic_service(installed):
+    run = run_scenario(installed.uow, BY_ID["m11_eia_post_assessment_filing:filed_online"], installed.people)
+    docs = {d.kind: d for d in _documents(installed.uow, run.case_id)}
+    first = datetime(2018, 5, 10, 17, 30, tzinfo=UTC)  # 01:30 on 11 May in Beijing
+    with installed.uow as u:
+        assert [d.kind for d in documents.applicant_documents(u.session, run.case_id)] == ["receipt", "filing_receipt"]
+        assert documents.record_first_download(u.session, docs["filing_receipt"].id, first) is True
+        assert documents.record_first_download(u.session, docs["filing_receipt"].id, first.replace(day=12)) is False
+        u.commit()
+    after = {d.kind: d for d in _documents(installed.uow, run.case_id)}
+    assert after["filing_receipt"].first_downloaded_at == first
+    assert after["filing_receipt"].served_on == date(2018, 5, 11)
+    assert after["receipt"].first_downloaded_at is None
