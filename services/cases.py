@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, documents, files, materials, trips
+from services import applicant_mail, audit_log, clock, credit_code, documents, files, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -183,6 +184,12 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
         ))
         new_ids.append(task.id)
     return new_ids
+
+
+def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
+    if not task_ids:
+        return []
+    return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
 
 
 def case_due_at(case: Case) -> datetime | None:
@@ -366,8 +373,11 @@ def complete_task(
     form_data: dict[str, Any],
     actor: Actor,
     expected_version: int | None = None,
+    also: Callable[[Session, Case], None] | None = None,
 ) -> CommandResult:
-    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction."""
+    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction.
+
+    ``also`` adds the caller's own writes to the same transaction (e.g. materials recorded by item)."""
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
@@ -395,7 +405,7 @@ def complete_task(
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
-        seen = case.version
+        seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
         if expected_version is not None and expected_version != seen:
             raise Conflict(N_("This case was changed by someone else in the meantime. "
                               "Reload the page to see the current state; nothing was saved."))
@@ -416,6 +426,12 @@ def complete_task(
         clock.refresh(session, case, wf)
         version = _save_case(session, case, wf, seen)
         new_ids = _sync_tasks(session, case, wf, task_id, actor)
+        if also is not None:
+            also(session, case)
+        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                  new_task_specs=_spec_names(session, new_ids))
+        materials.record_from_form(session, case.id, case.matter_code, task.form, form_data,
+                                   actor=actor.username, task_id=task_id)
         after = runtime.workflow_data(wf)
         issued: list[documents.Issued] = []
         if not (case.incident or "").startswith(f"{task.spec_name}:"):  # the task itself did not fail
@@ -532,12 +548,15 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen, due = case.version, case.next_timer_due
+        was_accepted, was_status = case.accepted_on is not None, case.status
         wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
         _advance_or_incident(case, lambda: runtime.advance(wf, now))
         clock.refresh(session, case, wf)
         _save_case(session, case, wf, seen)
-        _sync_tasks(session, case, wf, None, actor)
+        new_ids = _sync_tasks(session, case, wf, None, actor)
+        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                  new_task_specs=_spec_names(session, new_ids))
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.errors import N_, InvalidInput
+from services.files import refs_in
 from storage.models import CaseMaterial, StoredFile
 
 OTHER = "other"  # a material not in the matter's list (free text)
@@ -87,3 +88,32 @@ def of_case(session: Session, case_id: int) -> list[CaseMaterial]:
         select(CaseMaterial).where(CaseMaterial.case_id == case_id).order_by(CaseMaterial.received_at,
                                                                                CaseMaterial.id)
     ).scalars())
+
+
+def record_from_form(
+    session: Session, case_id: int, matter_code: str, form_name: str | None, answers: dict, *, actor: str,
+    task_id: str | None,
+) -> None:
+    """Files of a task's form field marked ``"x-material-stage"`` (补正材料, 修改材料) join the case file as
+    materials of that stage, received by the channel the form names (``"x-material-channel-field"``). Files the
+    caller already recorded by item (the applicant's online supplements) are not recorded twice."""
+    if not form_name:
+        return
+    from forms.schemas import UnknownForm, load_schema
+
+    try:
+        properties = load_schema(form_name).get("properties", {})
+    except UnknownForm:
+        return
+    session.flush()
+    known = set(session.execute(
+        select(CaseMaterial.file_id).where(CaseMaterial.case_id == case_id, CaseMaterial.file_id.is_not(None))
+    ).scalars())
+    for name, node in properties.items():
+        stage = node.get("x-material-stage")
+        if not stage or name not in answers:
+            continue
+        channel = str(answers.get(node.get("x-material-channel-field", ""), "window"))
+        entries = [Received(OTHER, file_id=r["file_id"], label=stage) for r in refs_in(answers[name])
+                   if r["file_id"] not in known]
+        record(session, case_id, matter_code, entries, stage=stage, channel=channel, actor=actor, task_id=task_id)

@@ -365,6 +365,24 @@ class CaseMaterial(Base):
     task_id: Mapped[str | None] = mapped_column(String(36))  # the task that received it, if any
 
 
+class ApplicantMessage(Base):
+    """An e-mail to the applicant (outbox): written in the transaction of the step that needs them (a notice of
+    missing materials, acceptance, the result ready), sent by the scheduler's mail job, each once (``key``)."""
+
+    __tablename__ = "applicant_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # supplement_notice | accepted | not_accepted | result_ready
+    email: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True, default="pending")  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 # ---- official documents (migration 0006_documents) ---------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest  # noqa: E402
+import state_guard
 from pg_support import fresh_pg_database
 from sqlalchemy import Engine, text
 
@@ -84,3 +85,14 @@ def session_factory(db_engine):
 @pytest.fixture
 def uow(session_factory) -> UnitOfWork:
     return UnitOfWork(session_factory)
+
+
+# ---- case state rows stay small (issue: files live in the file store, never in the workflow state) ------------
+
+
+@pytest.fixture(autouse=True)
+def _case_state_rows_stay_small():
+    """Every test: no case row was written with a value over 64 KB (the serialized workflow above all)."""
+    start = len(state_guard.oversized)
+    yield
+    assert state_guard.oversized[start:] == [], "case state row over 64 KB"

@@ -56,6 +56,9 @@ def register(app: Flask) -> None:
 
     reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers
     app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises
+    from web import applicant_case
+
+    app.register_blueprint(applicant_case.bp)  # the applicant's case: notice, supplements online, downloads
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings

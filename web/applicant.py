@@ -392,6 +392,7 @@ class LookupForm(FlaskForm):
 
 @dataclass
 class CaseStatus:
+    case_id: int
     reference: str
     matter: str
     applicant_name: str
@@ -432,6 +433,7 @@ def find_case(reference: str, code: str) -> CaseStatus | None:
         )
         posted = _posted(case)
         return CaseStatus(
+            case_id=case.id,
             reference=case.reference,
             matter=_matter_name_by_code(case.matter_code),
             applicant_name=case.applicant_name,
@@ -490,6 +492,10 @@ def track():
             )
         else:
             result = find_case(form.reference.data, form.lookup_code.data)
+            if result is not None:
+                from web.applicant_case import grant
+
+                grant(result.case_id)
             if result is None:
                 failures = throttle.fail([client, f"ref:{form.reference.data}"], now, settings["window"])
                 _slow_down(failures, settings)

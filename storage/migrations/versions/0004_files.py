@@ -54,9 +54,29 @@ def upgrade() -> None:
     op.create_index('ix_case_materials_case_item', 'case_materials', ['case_id', 'item_code'], unique=False)
     with op.batch_alter_table('cases') as batch:
         batch.add_column(sa.Column('email_consent_at', storage.types.UTCDateTime(), nullable=True))
+    op.create_table('applicant_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=120), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('email', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key')
+    )
+    op.create_index(op.f('ix_applicant_messages_case_id'), 'applicant_messages', ['case_id'], unique=False)
+    op.create_index(op.f('ix_applicant_messages_status'), 'applicant_messages', ['status'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_applicant_messages_status'), table_name='applicant_messages')
+    op.drop_index(op.f('ix_applicant_messages_case_id'), table_name='applicant_messages')
+    op.drop_table('applicant_messages')
     with op.batch_alter_table('cases') as batch:
         batch.drop_column('email_consent_at')
     op.drop_index('ix_case_materials_case_item', table_name='case_materials')
