@@ -101,6 +101,7 @@ def test_the_receipt_is_issued_at_registration_and_served_as_stored(m07, login_a
     # the case page lists it (kind, number, date, download)
     case_page = html.unescape(client.get(f"/cases/{case_id}").get_data(as_text=True))
     assert 'data-kind="receipt"' in case_page and receipt.number in case_page and "?download=1" in case_page
+    assert f"出具 {receipt.number}" in case_page  # the timeline names what the registration issued
 
 
 def test_only_who_may_see_the_case_gets_its_documents(m07, client, login_as):
@@ -163,7 +164,8 @@ def test_the_window_records_the_signed_for_date_of_a_post_delivery(m07, login_as
     assert "签收日期不能早于文书寄出日期" in html.unescape(early.get_data(as_text=True))
     done = client.post(f"/cases/{case_id}/documents/{proof.id}/signed-for", data={"signed_on": "2018-05-04"},
                        follow_redirects=True)
-    assert "已登记送达日期 2018-05-04" in html.unescape(done.get_data(as_text=True))
+    page = html.unescape(done.get_data(as_text=True))
+    assert "已登记送达日期 2018-05-04" in page and "登记文书签收日期" in page  # the message and the timeline
     after = {d.kind: d for d in _documents(m07, case_id)}
     assert str(after["proof_of_service"].served_on) == str(after["grant_decision"].served_on) == "2018-05-04"
 
