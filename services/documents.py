@@ -324,6 +324,7 @@ def issue(
                                form=form, served=served)
     pdf = render.render_pdf(KINDS[kind].template, context)
     sha256 = hashlib.sha256(pdf).hexdigest()
+    # The stored name is the download's name: "受理通知书-吉环受字〔2018〕第1号.pdf".
     file_id = _store(uow, pdf, name=f"{context['title']}-{number}.pdf", kind=kind, case_id=case.id, actor=actor)
     served_on = _signed_for_on(kind, case, data)
     row = Document(
@@ -396,10 +397,6 @@ def case_documents(session: Session, case_id: int) -> list[Document]:
 def applicant_documents(session: Session, case_id: int) -> list[Document]:
     """What the applicant may download: the documents addressed to them (not the office's 送达回证)."""
     return [d for d in case_documents(session, case_id) if d.addressed_to_applicant]
-
-
-def file_name(document: Document) -> str:
-    return f"{document.title}-{document.number}.pdf"
 
 
 # ---------------------------------------------------------------------------------------------------- delivery

@@ -7,6 +7,8 @@ documents   the case's official documents (stored PDF), the signed-for date of a
 supervisor  the audit log and its verification
 designer    deployed process versions and uploading a new one
 admin       holiday notices, uncomputable time limits, incidents, matter settings (supervisors read)
+files       staff download of stored files (/files/<id>)
+case_file   the case file page (卷宗) and the whole case file as a ZIP
 vendor      bpmn-js from node_modules (never copied into the repo)
 """
 
@@ -62,6 +64,10 @@ def register(app: Flask) -> None:
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
+    from web import case_file, files
+
+    app.register_blueprint(files.bp)  # /files/<id>: staff download of the case file's stored files
+    app.register_blueprint(case_file.bp)  # /cases/<id>/file: the case file page (卷宗) and its ZIP
     from web import documents
 
     app.register_blueprint(documents.bp)  # the case's official documents as stored PDF

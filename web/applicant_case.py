@@ -25,7 +25,7 @@ from services.errors import ServiceError
 from storage.models import Case
 from web import uploads
 from web.common import flash_service_error, reader, uow
-from web.file_response import send_stored
+from web.files import stored_file_response
 
 bp = Blueprint("applicant_case", __name__, url_prefix="/public/case")
 
@@ -135,7 +135,5 @@ def download(reference: str, file_id: str):
         if row is None or row.case_id != case.id or row.id not in applicant_service.visible_file_ids(
                 r.session, case.id):
             abort(404)
-    from app import uow_for
-
-    store = uow_for(current_app).files
-    return send_stored(row, store, inline=request.args.get("inline") == "1")
+        path = r.files.path(row.sha256)
+    return stored_file_response(row, path, inline=request.args.get("inline") == "1")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
-from services import documents
+from services import documents, files
 from services.errors import ServiceError
 from storage.models import Document
 from web.common import actor, flash_service_error, reader, roles_required, uow
+from web.files import stored_file_response
 from web.handler import WORK_ROLES, viewable_case
 
 bp = Blueprint("documents", __name__)
@@ -27,20 +28,17 @@ def _document(session, case_id: int, document_id: int) -> Document:
 @bp.get("/cases/<int:case_id>/documents/<int:document_id>.pdf")
 @roles_required(*WORK_ROLES, "supervisor")
 def pdf(case_id: int, document_id: int) -> Response:
-    """Inline (the browser's viewer prints it) or, with ?download=1, as an attachment; the UTF-8 file name
-    goes into Content-Disposition (filename*), and nothing may sniff or cache it."""
-    from services.files import open_file
-
+    """Inline (the browser's viewer prints it) or, with ?download=1, as an attachment: the stored bytes with the
+    headers of every file download (web.files: UTF-8 file name in Content-Disposition, no sniffing)."""
     with viewable_case(case_id) as (_case, session):
         row = _document(session, case_id, document_id)
-        name, file_id = documents.file_name(row), row.file_id
+        stored = files.get(session, row.file_id)
+        if stored is None:
+            abort(404)
+        session.expunge(stored)
     with reader() as r:
-        stream = open_file(r, file_id)
-    response = send_file(stream, mimetype="application/pdf", as_attachment=request.args.get("download") == "1",
-                         download_name=name, conditional=False, etag=False, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+        path = r.files.path(stored.sha256)
+    return stored_file_response(stored, path, inline=request.args.get("download") != "1")
 
 
 @bp.post("/cases/<int:case_id>/documents/<int:document_id>/signed-for")

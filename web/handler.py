@@ -19,11 +19,11 @@ from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import cases, clock, documents, files
+from services import case_file, cases, clock, documents, files
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
-from web import case_view, queries, uploads
+from web import case_view, labels, queries, uploads
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
 
@@ -190,13 +190,44 @@ def reassign(task_id: str):
 # ---------------------------------------------------------------- task page
 
 
-def _may_view_task(task: HumanTask) -> bool:
+def _may_view_task(session: Session, task: HumanTask, case: Case) -> bool:
+    """Whoever may see the case may read its tasks (read-only when they may not act); the task's own unit,
+    claimant and completer always may."""
     me = actor()
     return (
         (task.lane is not None and task.lane in me.lanes)
         or (me.user_id is not None and me.user_id in (task.claimed_by, task.completed_by))
-        or me.has_role("supervisor", "admin")
+        or may_view_case(session, case)
     )
+
+
+def _may_work(task: HumanTask, case: Case) -> bool:
+    """May claim and work on the task (the service decides again when the command runs)."""
+    me = actor()
+    return (task.state == "ready" and case.status == "active" and me.has_role(*WORK_ROLES)
+            and task.lane in me.lanes | {None})
+
+
+def why_read_only(task: HumanTask, case: Case, claimer: str | None) -> str | None:
+    """Why this user cannot act on the task, in one or two sentences; None when they can (perhaps after
+    claiming it)."""
+    me = actor()
+    if task.state == "completed":
+        return _("This task is done; what was filled in is shown below.")
+    if task.state == "cancelled":
+        return _("This task was cancelled; nothing can be done on it any more.")
+    if case.status != "active":
+        why = _("The case is %(status)s.", status=labels.CASE_STATUS.get(case.status, case.status))
+    elif not me.has_role(*WORK_ROLES):
+        why = _("Your role reads cases; tasks are worked on by the units.")
+    elif task.lane not in me.lanes | {None}:
+        why = _("It is the task of %(unit)s.", unit=lane_label(task.lane))
+    elif task.claimed_by is not None and task.claimed_by != me.user_id:
+        why = _("%(name)s has claimed it: only they can work on it until they release it or the unit lead "
+                "reassigns it.", name=claimer or "—")
+    else:
+        return None
+    return _("%(first)s %(then)s", first=_("You can read this task but not work on it."), then=why)
 
 
 def _attach_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
@@ -216,17 +247,19 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
     history = queries.case_events(session, case.id)
     names = queries.user_names(session, {task.claimed_by, task.completed_by})
     members = queries.unit_members(session, me.unit_code) if me.has_role("lead") else []
+    claimer = names.get(task.claimed_by) if task.claimed_by else None
     return {
         "task": task,
         "case": case,
         "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
         "history": history,
         "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
-        "claimer": names.get(task.claimed_by) if task.claimed_by else None,
+        "claimer": claimer,
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES),
+        "can_work": _may_work(task, case),
+        "read_only_reason": why_read_only(task, case, claimer),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
 
@@ -238,9 +271,9 @@ def task(task_id: str):
         row = r.session.get(HumanTask, task_id)
         if row is None:
             abort(404)
-        if not _may_view_task(row):
-            abort(403)
         case = row.case
+        if not _may_view_task(r.session, row, case):
+            abort(403)
         context = _task_context(row, case, r.session)
         # the serialized workflow is a deferred column: read it while the session is open
         data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
@@ -259,9 +292,12 @@ def task(task_id: str):
     else:
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
-    if form_cls is not None and request.method == "POST":
-        if not context["can_work"]:
-            abort(403)
+    acting = context["can_work"] and context["read_only_reason"] is None
+    if request.method == "POST" and not acting:
+        # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
+        status = 403
+        flash(_("Nothing was saved."), "error")
+    elif form_cls is not None and request.method == "POST":
         form = form_cls()
         uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
                        case_id=case.id, purpose="attachment")
@@ -311,7 +347,7 @@ def task(task_id: str):
                 return redirect(url_for("handler.case", case_id=case.id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
-    elif form_cls is not None:
+    elif form_cls is not None and acting:
         initial = data_for_form(spec, data)
         form = form_cls(formdata=None, data=initial)
         form.expected_version.data = str(case.version)
@@ -322,13 +358,23 @@ def task(task_id: str):
         if spec is not None:
             names = {fid: row.original_name for fid, row in files.names_for(r.session, files.refs_in(data)).items()}
             read_only = [(f, display_value(f, data[f.name], names)) for f in spec.read_only if f.name in data]
+        record = case_file.load(r.session, case, locale=current_language())
+    # What a reader sees instead of the form: the answers given (completed) or the task's data so far.
+    own = record.task(row.id)
+    current: tuple[case_file.Answer, ...] = ()
+    if own is None and spec is not None and not (form is not None and context["mine"] and acting):
+        infos = {f.id: f for f in record.all_files()}
+        current = case_file.answers_for(spec.fields, data, infos)
     return render_template(
         "handler/task.html",
-        form=form,
+        form=form if acting else None,
         spec=spec,
         loose=loose,
         read_only=read_only,
         form_problem=form_problem,
+        case_file=record,
+        own_record=own,
+        current_answers=current,
         **context,
     ), status
 

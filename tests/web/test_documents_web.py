@@ -86,7 +86,7 @@ def test_the_receipt_is_issued_at_registration_and_served_as_stored(m07, login_a
     response = client.get(link)
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert "no-store" in response.headers["Cache-Control"]
+    assert "private" in response.headers["Cache-Control"]  # never in a shared cache
     disposition = response.headers["Content-Disposition"]
     name = quote(f"收件回执-{receipt.number}.pdf")
     assert disposition.startswith("inline") and f"filename*=UTF-8''{name}" in disposition
