@@ -22,6 +22,9 @@ from storage.db import make_engine, make_session_factory
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(load_config(overrides))
+    from engine import limits
+
+    limits.configure(**app.config.get("ENGINE_LIMITS") or {})
     engine = make_engine(app.config["DATABASE_URL"])
     factory = make_session_factory(engine)
     app.extensions["runonce.engine"] = engine

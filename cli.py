@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from engine.errors import BpmnError
 from services import definitions, demo, users
 from services.actors import Actor
+from services.deploy_gate import DeployRefused
 from services.errors import ServiceError
 from storage.migrate import upgrade
 
@@ -53,6 +54,12 @@ def register_commands(app: Flask) -> None:
             results = definitions.deploy_directory(_uow(), folder, Actor.system("cli"))
         except BpmnError as err:
             raise click.ClickException(str(err)) from err
+        except DeployRefused as err:  # the deploy gate: data flow and the matter's scenarios
+            lines = [f"未部署 / {err}"]
+            for problem in err.problems:
+                where = " ".join(x for x in (problem.filename, problem.element_id) if x)
+                lines.append(f"  - {where}: {problem.message_zh} / {problem.message_en}")
+            raise click.ClickException("\n".join(lines)) from err
         for r in results:
             state = "新版本 / new version" if r.created else "未变化 / unchanged"
             click.echo(f"{r.process_id} v{r.version}: {state}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import fields
 from pathlib import Path
 
 from documents.settings import config_values as document_settings
@@ -23,6 +24,19 @@ def _secret_key() -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _engine_limits() -> dict:
+    """Overrides of the engine's bounds (engine/limits.py EngineLimits, where the defaults live) from
+    ENGINE_<NAME> variables, e.g. ENGINE_MAX_STEPS_PER_COMMAND=1000."""
+    from engine.limits import EngineLimits
+
+    found: dict = {}
+    for item in fields(EngineLimits):
+        raw = os.environ.get(f"ENGINE_{item.name.upper()}")
+        if raw:
+            found[item.name] = float(raw) if item.type in (float, "float") else int(raw)
+    return found
 
 
 def load_config(overrides: dict | None = None) -> dict:
@@ -51,6 +65,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # DOCUMENT_ISSUER, DOCUMENT_SEAL, WINDOW_ADDRESS/PHONE/HOURS, APPEAL_REVIEW_BODY and
         # DOCUMENT_NUMBER_FORMATS (kind -> "吉环受字〔{year}〕第{n}号"; env DOCUMENT_NUMBER_FORMAT_<KIND>).
         **document_settings(),
+        # Bounds of the engine work per command (defaults in engine/limits.py); applied by create_app().
+        "ENGINE_LIMITS": _engine_limits(),
     }
     config.update(overrides or {})
     if not config["SECRET_KEY"]:
