@@ -91,8 +91,10 @@ def uow(session_factory) -> UnitOfWork:
 
 
 @pytest.fixture(autouse=True)
-def _case_state_rows_stay_small():
-    """Every test: no case row was written with a value over 64 KB (the serialized workflow above all)."""
+def _case_state_rows_stay_small(request):
+    """Every test: no case row was written with a value over 64 KB (the serialized workflow above all). Only
+    hostile diagrams that run to the engine's step bound may say so (marker ``large_state``, with the reason)."""
     start = len(state_guard.oversized)
     yield
-    assert state_guard.oversized[start:] == [], "case state row over 64 KB"
+    if request.node.get_closest_marker("large_state") is None:
+        assert state_guard.oversized[start:] == [], "case state row over 64 KB"
