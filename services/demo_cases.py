@@ -66,7 +66,7 @@ def _pdf(title: str, body: str) -> bytes:
     return html_to_pdf(f"<h1>{title}</h1><p class='text'>{body}</p>")
 
 
-def _people(uow: UnitOfWork) -> dict[str, Actor]:
+def people_by_lane(uow: UnitOfWork) -> dict[str, Actor]:
     """Lane (unit name) → a demo user of that unit; ``lane#lead`` → its lead."""
     people: dict[str, Actor] = {}
     with uow.reader() as r:
@@ -124,27 +124,34 @@ def seed_cases(uow: UnitOfWork, log: Callable[[str], None] = lambda _: None) -> 
     with uow.reader() as r:
         if r.session.execute(select(Case.id).limit(1)).first() is not None:
             return []
-    people = _people(uow)
+    people = people_by_lane(uow)
     made = []
     for demo in demo_cases():
         registration = _register(uow, demo)
         for name, payload in demo.steps:
-            if name == sc.CLOCK:
-                continue
             if name == "receive_supplement" and demo.supplements_online:
                 _answer_online(uow, registration.case_id)
                 continue
-            with uow.reader() as r:
-                task = r.session.execute(select(HumanTask).where(
-                    HumanTask.case_id == registration.case_id, HumanTask.state == "ready",
-                    HumanTask.spec_name == name)).scalars().first()
-                if task is None:
-                    break
-                task_id, lane, role = task.id, task.lane, getattr(task, "role", None)
-            actor = people.get(f"{lane}#{role}") if role else people.get(lane or "")
-            if actor is None:
+            if not complete_step(uow, registration.case_id, name, payload, people):
                 break
-            cases.complete_task(uow, task_id, copy.deepcopy(payload), actor)
         made.append(registration.reference)
         log(f"{registration.reference}  {demo.title}  (查询码 {registration.lookup_code})")
     return made
+
+
+def complete_step(uow: UnitOfWork, case_id: int, name: str, payload: Any, people: dict[str, Actor]) -> bool:
+    """Complete the case's ready task ``name`` as a person of its lane (its lead for a lead-only task); False
+    when no such task is ready or nobody works the lane. Clock steps of a scenario are skipped."""
+    if name == sc.CLOCK:
+        return True
+    with uow.reader() as r:
+        task = r.session.execute(select(HumanTask).where(
+            HumanTask.case_id == case_id, HumanTask.state == "ready", HumanTask.spec_name == name)).scalars().first()
+        if task is None:
+            return False
+        task_id, lane, role = task.id, task.lane, getattr(task, "role", None)
+    actor = people.get(f"{lane}#{role}") if role else people.get(lane or "")
+    if actor is None:
+        return False
+    cases.complete_task(uow, task_id, copy.deepcopy(payload), actor)
+    return True
