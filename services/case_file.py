@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from forms.builder import FieldSpec, describe, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema
 from services.files import is_ref
-from storage.models import AuditEvent, Case, CaseMaterial, HumanTask, StoredFile, User
+from storage.models import AuditEvent, Case, CaseMaterial, Document, HumanTask, StoredFile, User
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 PREVIEWABLE = frozenset({"application/pdf", "image/jpeg", "image/png"})
@@ -206,7 +206,7 @@ def load(session: Session, case: Case, *, locale: str | None = None) -> CaseFile
 
     materials, others = _materials(case.matter_code, received, infos, people, locale)
     records = tuple(_task_record(t, answers.get(t.id), infos, people, locale) for t in tasks)
-    documents = _documents(stored.values(), infos)
+    documents = _documents(session, case.id, stored.values(), infos)
     placed = {f.id for m in (*materials, *others) for f in m.files}
     placed |= {f.id for t in records for f in t.files}
     placed |= {d.file.id for d in documents}
@@ -368,10 +368,16 @@ def _task_record(
     )
 
 
-def _documents(rows: Iterable[StoredFile], infos: dict[str, FileInfo]) -> tuple[DocumentEntry, ...]:
-    """The issued documents. Until the documents table (kind, number) lands: the files stored as documents,
-    titled by their file name."""
-    return tuple(
-        DocumentEntry(row.original_name.rsplit(".", 1)[0], None, row.item_code, infos[row.id])
-        for row in rows if row.purpose == "document"
-    )
+def _documents(
+    session: Session, case_id: int, rows: Iterable[StoredFile], infos: dict[str, FileInfo]
+) -> tuple[DocumentEntry, ...]:
+    """The issued documents with their titles and numbers (the documents table); a file stored as a document
+    without a row (none today) is still listed, by its file name."""
+    issued = session.execute(
+        select(Document).where(Document.case_id == case_id).order_by(Document.issued_at, Document.id)
+    ).scalars().all()
+    entries = [DocumentEntry(d.title, d.number, d.kind, infos[d.file_id]) for d in issued if d.file_id in infos]
+    listed = {d.file_id for d in issued}
+    entries += [DocumentEntry(row.original_name.rsplit(".", 1)[0], None, row.item_code, infos[row.id])
+                for row in rows if row.purpose == "document" and row.id not in listed]
+    return tuple(entries)

@@ -34,5 +34,11 @@ def test_demo_cases_cover_the_states_with_real_files(uow):
         for row in stored[:5]:
             with files.default_store().open(row.sha256) as handle:
                 assert PdfReader(BytesIO(handle.read())).pages  # real PDFs
-        assert s.execute(select(Document)).scalars().first() is not None
+        document = s.execute(select(Document)).scalars().first()
+        assert document is not None
+        # the staff case file lists the case's documents with their titles and numbers
+        from services import case_file
+
+        listed = case_file.load(s, s.get(Case, document.case_id)).documents
+        assert (document.title, document.number) in {(d.title, d.number) for d in listed}
     assert seed_cases(uow) == []  # once only
