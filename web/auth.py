@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime, lazy_gettext
@@ -20,6 +19,7 @@ from services.actors import Actor, actor_for
 from storage.models import Unit, User
 from web import login_guard
 from web.common import reader, uow
+from web.redirects import safe_path
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -93,16 +93,6 @@ class LoginForm(FlaskForm):
     )
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site (no scheme, no host) may follow a sign-in."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
-
-
 def _slow_down(failures: int) -> None:
     delay = current_app.config["LOGIN_FAILURE_DELAY"] * max(1, failures)
     time.sleep(min(delay, current_app.config["LOGIN_FAILURE_DELAY_MAX"]))
@@ -126,7 +116,7 @@ def login():
             if lang:
                 session["lang"] = lang
             login_user(load_web_user(result.user_id))
-            return redirect(_safe_next(request.args.get("next")) or url_for("handler.home"))
+            return redirect(safe_path(request.args.get("next")) or url_for("handler.home"))
         status = 401
         if result.status == "locked":
             status = 429
@@ -192,7 +182,7 @@ def set_language():
     lang = request.form.get("lang", "")
     if lang in current_app.config["LANGUAGES"]:
         session["lang"] = lang
-    return redirect(_safe_next(request.form.get("next")) or url_for("handler.home"))
+    return redirect(safe_path(request.form.get("next")) or url_for("handler.home"))
 
 
 def unit_names() -> dict[str, str]:

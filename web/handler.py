@@ -26,6 +26,8 @@ from storage.types import utcnow
 from web import case_view, queries
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
+from web.inputs import page_number, parse_int
+from web.redirects import next_target
 
 bp = Blueprint("handler", __name__)
 
@@ -75,10 +77,7 @@ def _filter_from_args(page_size: int) -> queries.WorklistFilter:
     due = args.get("due", "")
     if due not in queries.DUE_FILTERS:
         due = ""
-    try:
-        page = max(1, int(args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(args.get("page"))
     return queries.WorklistFilter(
         view=view,
         matter=args.get("matter") or None,
@@ -143,10 +142,7 @@ def worklist():
 
 
 def _back_to(task_id: str) -> str:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("handler.task", task_id=task_id)
+    return next_target(url_for("handler.task", task_id=task_id))
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -174,9 +170,8 @@ def release(task_id: str):
 @bp.post("/tasks/<task_id>/reassign")
 @roles_required("lead")
 def reassign(task_id: str):
-    try:
-        to_user = int(request.form.get("user_id", ""))
-    except ValueError:
+    to_user = parse_int(request.form.get("user_id", ""), minimum=1)
+    if to_user is None:
         flash(_("Choose the colleague who should do this task."), "error")
         return redirect(_back_to(task_id))
     try:
@@ -462,17 +457,17 @@ def extend_case(case_id: int):
         pass
     form = ExtendForm(prefix="extend")
     if form.validate():
-        text = (form.working_days.data or "").strip()
-        if not text.isdigit() or int(text) < 1:
+        days = parse_int(form.working_days.data or "", minimum=1)
+        if days is None:
             form.working_days.errors = [_("Enter a whole number of working days (at least 1).")]
         else:
             try:
-                result = clock.extend_deadline(uow(), case_id, int(text), form.reason.data, actor())
+                result = clock.extend_deadline(uow(), case_id, days, form.reason.data, actor())
             except ServiceError as err:
                 return render_case(case_id, extend_form=form, status=show_refusal(form, err))
             due = result.due_on.isoformat() if result.due_on else "—"
             flash(_("The time limit is extended by %(n)s working days; the case is now due on %(date)s.",
-                    n=int(text), date=due), "success")
+                    n=days, date=due), "success")
             return redirect(url_for("handler.case", case_id=case_id))
     flash(_("The time limit was not extended: see the marked fields."), "error")
     return render_case(case_id, extend_form=form, status=422)
