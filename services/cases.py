@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, trips
+from services import access, audit_log, clock, credit_code, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -282,11 +282,16 @@ def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
+        if task.state != "ready":
+            raise Conflict(N_("This task is no longer open."))
         if task.claimed_by is None:
             return
         is_lead = actor.has_role("lead", "admin") and actor.works_lane(task.lane)
         if task.claimed_by != actor.user_id and not is_lead:
-            raise Forbidden(N_("Only the person who claimed this task or the unit lead can release it."))
+            if not actor.works_lane(task.lane):
+                raise Forbidden(N_("Only the person who claimed this task or the unit lead can release it."))
+            # Someone of the unit whose claim was taken over (reassigned) in the meantime: a lost race.
+            raise Conflict(N_("This task is claimed by someone else."))
         previous = session.get(User, task.claimed_by)
         result = session.execute(
             update(HumanTask).where(HumanTask.id == task_id, HumanTask.claimed_by == task.claimed_by)
@@ -398,8 +403,8 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
     with uow:
         session = uow.session
         case = _get_case(session, case_id)
-        if not actor.has_role("window", "lead", "admin", "system"):
-            raise Forbidden(N_("Only the window or a unit lead can withdraw a case."))
+        if not access.may_withdraw(session, actor, case):
+            raise Forbidden(N_("Only the window lead or a lead of a unit handling this case can withdraw it."))
         if case.status not in ("active", "incident"):
             raise Conflict(N_("This case is %(status)s and cannot be withdrawn."), status=case.status)
         seen, before = case.version, case.status

@@ -19,8 +19,8 @@ from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import cases, clock
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from services import access, cases, clock
+from services.errors import N_, Conflict, InvalidInput, ServiceError
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, queries
@@ -145,25 +145,23 @@ def _back_to(task_id: str) -> str:
     return next_target(url_for("handler.task", task_id=task_id))
 
 
+# A refusal of these commands (409 lost race, 403, 404) is answered with its status and the service's message
+# (web.errors); the page links back to where the person came from.
+
+
 @bp.post("/tasks/<task_id>/claim")
 @roles_required(*WORK_ROLES)
 def claim(task_id: str):
-    try:
-        cases.claim_task(uow(), task_id, actor())
-        flash(_("You claimed this task; it is now on your list."), "success")
-    except (Conflict, Forbidden, NotFound) as err:
-        flash_service_error(err)
+    cases.claim_task(uow(), task_id, actor())
+    flash(_("You claimed this task; it is now on your list."), "success")
     return redirect(_back_to(task_id))
 
 
 @bp.post("/tasks/<task_id>/release")
 @roles_required(*WORK_ROLES)
 def release(task_id: str):
-    try:
-        cases.release_task(uow(), task_id, actor())
-        flash(_("The task is released: anyone in the unit can claim it now."), "success")
-    except (Conflict, Forbidden, NotFound) as err:
-        flash_service_error(err)
+    cases.release_task(uow(), task_id, actor())
+    flash(_("The task is released: anyone in the unit can claim it now."), "success")
     return redirect(_back_to(task_id))
 
 
@@ -177,21 +175,12 @@ def reassign(task_id: str):
     try:
         cases.reassign_task(uow(), task_id, to_user, actor())
         flash(_("The task was reassigned."), "success")
-    except (Conflict, Forbidden, NotFound, InvalidInput) as err:
+    except InvalidInput as err:  # a colleague of another unit: shown on the page it came from
         flash_service_error(err)
     return redirect(_back_to(task_id))
 
 
 # ---------------------------------------------------------------- task page
-
-
-def _may_view_task(task: HumanTask) -> bool:
-    me = actor()
-    return (
-        (task.lane is not None and task.lane in me.lanes)
-        or (me.user_id is not None and me.user_id in (task.claimed_by, task.completed_by))
-        or me.has_role("supervisor", "admin")
-    )
 
 
 def _attach_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
@@ -221,7 +210,7 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES),
+        "can_work": task.state == "ready" and _works_here(task),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
 
@@ -233,7 +222,7 @@ def task(task_id: str):
         row = r.session.get(HumanTask, task_id)
         if row is None:
             abort(404)
-        if not _may_view_task(row):
+        if not access.may_view_task(actor(), row):
             abort(403)
         case = row.case
         context = _task_context(row, case, r.session)
@@ -255,9 +244,11 @@ def task(task_id: str):
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
     if form_cls is not None and request.method == "POST":
-        if not context["can_work"]:
+        if not _works_here(row):
             abort(403)
         form = form_cls()
+        if row.state != "ready":  # completed or cancelled since the page was loaded: a lost race
+            return _lost_race(form, spec, context, data)
         valid = form.validate()
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
@@ -319,6 +310,25 @@ def task(task_id: str):
     ), status
 
 
+def _works_here(task: HumanTask) -> bool:
+    me = actor()
+    return task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES)
+
+
+def _lost_race(form: FlaskForm, spec: FormSpec | None, context: dict[str, Any], data: dict[str, Any]):
+    """The task closed under the person: 409 with the plain message; what they typed is shown (not saved)."""
+    flash(error_text(Conflict(N_("This task was already completed or cancelled.")))
+          + " " + _("What you entered is shown below, not saved; see the history for what happened."), "error")
+    kept = []
+    for field in spec.fields if spec else []:
+        value = form[field.name].data if field.name in form else None
+        if value not in (None, "", [], False) and not hasattr(value, "filename"):
+            kept.append((field.title, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data] if spec else []
+    return render_template("handler/task.html", form=form, spec=spec, loose=[], read_only=read_only, kept=kept,
+                           form_problem=None, **context), 409
+
+
 def _answers(form: FlaskForm) -> dict[str, Any]:
     from forms.builder import form_to_data
 
@@ -328,31 +338,6 @@ def _answers(form: FlaskForm) -> dict[str, Any]:
 # ---------------------------------------------------------------- case page
 
 
-def may_view_case(session, case: Case) -> bool:
-    me = actor()
-    if me.has_role("window", "supervisor", "admin"):
-        return True
-    if may_extend(session):  # department leadership approves extensions of any case (行政许可法 Art.42)
-        return True
-    if me.lanes & queries.case_lanes(session, case.id):
-        return True
-    mine = session.execute(
-        select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.claimed_by == me.user_id).limit(1)
-    ).first()
-    return mine is not None
-
-
-def may_extend(session) -> bool:
-    """Whoever ``clock.extend_deadline`` accepts: an admin, or a lead of 厅领导."""
-    me = actor()
-    return me.has_role("admin") or clock._is_leadership_lead(session, me)
-
-
-def may_withdraw() -> bool:
-    """Whoever ``cases.withdraw_case`` accepts: the window, a lead, an admin."""
-    return actor().has_role("window", "lead", "admin")
-
-
 @contextmanager
 def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
     """The case and an open read session, or 404/403."""
@@ -360,7 +345,7 @@ def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
         case = r.session.get(Case, case_id)
         if case is None:
             abort(404)
-        if not may_view_case(r.session, case):
+        if not access.may_view_case(r.session, actor(), case):
             abort(403)
         yield case, r.session
 
@@ -395,7 +380,8 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
     flag = clock.describe_flag(case.clock_flag)
     extendable = (case.status == "active" and case.accepted_on is not None and row is not None
                   and row.stopped_on is None)
-    permitted = may_extend(session)
+    permitted = access.may_extend(session, actor())
+    may_withdraw = access.may_withdraw(session, actor(), case)
     return {
         "flag_text": _(flag[0]) % flag[1] if flag else None,
         "flag_year": clock.flag_year(case.clock_flag),
@@ -403,7 +389,8 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
         "extension_left": max(allowed - used, 0),
         "may_extend": permitted,
         "can_extend": extendable and allowed > used and permitted,
-        "can_withdraw": case.status in ("active", "incident") and may_withdraw(),
+        "may_withdraw": may_withdraw,
+        "can_withdraw": case.status in ("active", "incident") and may_withdraw,
     }
 
 
@@ -425,7 +412,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
     if withdraw_form is None:
         withdraw_form = WithdrawForm(formdata=None, prefix="withdraw")
     else:
-        clock_context["can_withdraw"] = may_withdraw()
+        clock_context["can_withdraw"] = clock_context["may_withdraw"]
     return render_template(
         "handler/case.html",
         case=case,
@@ -474,7 +461,7 @@ def extend_case(case_id: int):
 
 
 @bp.post("/cases/<int:case_id>/withdraw")
-@roles_required("window", "lead")
+@roles_required("lead")
 def withdraw_case(case_id: int):
     with viewable_case(case_id):
         pass
