@@ -86,8 +86,11 @@ def authenticate(uow: UnitOfWork, username: str, password: str, address: str | N
         if by_address or by_pair:
             scope = "address" if by_address and (by_pair is None or by_address >= by_pair) else "account"
             return SignIn("locked", locked_until=max(t for t in (by_address, by_pair) if t), locked_scope=scope)
-        user = session.execute(select(User).where(User.username == name)).scalar_one_or_none()
-        # The hash is always computed: an unknown name costs the same time as a wrong password.
+        # One plain row (no relationships loaded), and the hash always computed: an unknown name costs the same
+        # work as a wrong password.
+        user = session.execute(
+            select(User.id, User.password_hash, User.active, User.session_generation).where(User.username == name)
+        ).one_or_none()
         matches = check_password_hash(user.password_hash if user else _dummy_hash(users.PASSWORD_METHOD), password)
         if user is not None and matches:
             if not user.active:

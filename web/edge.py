@@ -104,19 +104,20 @@ def guard_request() -> None:
     for key, value in request.args.items(multi=True):
         _check(key, multiline=False)
         _check(value, multiline=True)
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
     if request.is_json:
         if not _view_accepts_json():
             raise BadInput(MSG_JSON_NOT_HERE, code=415)
         request.get_json()  # parsed within the limits now; the view reads the cached value
         return
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        for key, value in request.form.items(multi=True):
-            _check(key, multiline=False)
-            _check(value, multiline=True)
-        for key, upload in request.files.items(multi=True):
-            _check(key, multiline=False)
-            if upload.filename:
-                _check(upload.filename, multiline=False)
+    for key, value in request.form.items(multi=True):
+        _check(key, multiline=False)
+        _check(value, multiline=True)
+    for key, upload in request.files.items(multi=True):
+        _check(key, multiline=False)
+        if upload.filename:
+            _check(upload.filename, multiline=False)
 
 
 def same_site_path(url: str | None) -> str | None:
