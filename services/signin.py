@@ -45,8 +45,11 @@ class SignInPolicy:
     account: Rule = field(default_factory=lambda: Rule(
         "signin_account", window=timedelta(minutes=15), delay=0.5, delay_max=4.0))
 
-    def with_delay(self, delay: float, delay_max: float) -> SignInPolicy:
-        return replace(self, account=replace(self.account, delay=delay, delay_max=delay_max))
+    def configured(self, delay: float, delay_max: float, address_limit: int) -> SignInPolicy:
+        """The slow-down per failure of a name, and the failures after which an address is paused (raise it
+        when many people sign in through one address, e.g. an office behind NAT without TRUST_PROXY_HOPS)."""
+        return replace(self, account=replace(self.account, delay=delay, delay_max=delay_max),
+                       address=replace(self.address, lock_after=address_limit))
 
 
 @dataclass(frozen=True)

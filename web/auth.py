@@ -80,6 +80,7 @@ def load_web_user(user_id: int, generation: object) -> WebUser | None:
 def init_app(app: Flask) -> None:
     app.config.setdefault("LOGIN_FAILURE_DELAY", 0.5)  # seconds more per failure of a user name, capped below
     app.config.setdefault("LOGIN_FAILURE_DELAY_MAX", 4.0)
+    app.config.setdefault("LOGIN_ADDRESS_LIMIT", 30)  # failures from one address in 15 minutes before a pause
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please sign in to open this page.")
@@ -94,8 +95,11 @@ def init_app(app: Flask) -> None:
 
 def _policy() -> signin.SignInPolicy:
     config = current_app.config
-    return signin.SignInPolicy().with_delay(float(config["LOGIN_FAILURE_DELAY"]),
-                                           float(config["LOGIN_FAILURE_DELAY_MAX"]))
+    return signin.SignInPolicy().configured(
+        float(config["LOGIN_FAILURE_DELAY"]),
+        float(config["LOGIN_FAILURE_DELAY_MAX"]),
+        int(config["LOGIN_ADDRESS_LIMIT"]),
+    )
 
 
 def _start_session(user_id: int, generation: int) -> bool:
