@@ -3,11 +3,12 @@
 Supported properties (anything else raises UnsupportedSchema, naming the property):
 - string                         → text input; uiSchema "ui:widget": "textarea" → text area
 - string, format "date"          → date input (the data keep the ISO text, "2018-03-14")
-- string, format "data-url"      → file upload kept as a data URL; limits from "x-maxBytes" and "x-accept"
+- object, format "file"         → one file of the case file, kept as {"file_id", "sha256"} (the bytes go to
+                                   the file store); "x-accept" narrows the accepted types
 - integer / number               → number input with minimum/maximum (exclusive bounds too)
 - oneOf/enum (const + title)     → drop-down, or radios with "ui:widget": "radio"
 - array of oneOf/enum items      → checkboxes (a checklist), minItems/maxItems
-- array of data-url strings      → several files
+- array of format "file" items   → several files (maxItems)
 - boolean                        → a checkbox
 - "readOnly": true               → not an input; shown with the task's data instead
 
@@ -22,7 +23,7 @@ from datetime import date
 from typing import Any
 
 from wtforms import Form
-from wtforms.fields import BooleanField, Field, HiddenField, MultipleFileField, StringField, TextAreaField
+from wtforms.fields import BooleanField, Field, HiddenField, StringField, TextAreaField
 
 from forms import widgets as w
 from forms.widgets import Gettext
@@ -152,15 +153,15 @@ def _field_spec(
         item_choices = _choices(items, locale)
         if item_choices is not None:
             return spec("checklist", item_choices)
-        if items.get("type") == "string" and items.get("format") == "data-url":
+        if items.get("format") == "file":
             return spec("files")
         raise UnsupportedSchema(f"{name}: only arrays of choices or of files are supported")
+    if node.get("format") == "file":
+        return spec("file")
     if types == {"string"}:
         fmt = node.get("format")
         if fmt == "date":
             return spec("date")
-        if fmt == "data-url":
-            return spec("file")
         return spec("textarea" if widget == "textarea" else "text")
     if types == {"integer"}:
         return spec("integer")
@@ -251,20 +252,13 @@ def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
             gettext=gettext,
             **common,
         )
-    if spec.kind == "file":
-        return w.DataUrlFileField(
+    if spec.kind in ("file", "files"):
+        items = node.get("items", {}) if spec.kind == "files" else node
+        return w.FileRefField(
             validators=checks,
-            max_bytes=node.get("x-maxBytes"),
-            accept=_accept_list(node.get("x-accept")),
-            gettext=gettext,
-            **common,
-        )
-    if spec.kind == "files":
-        items = node.get("items", {})
-        return _MultiFile(
-            validators=checks,
-            max_bytes=items.get("x-maxBytes") or node.get("x-maxBytes"),
+            multiple=spec.kind == "files",
             accept=_accept_list(items.get("x-accept") or node.get("x-accept")),
+            max_items=node.get("maxItems") if spec.kind == "files" else None,
             gettext=gettext,
             **common,
         )
@@ -279,65 +273,6 @@ def _accept_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [part for part in value.split(",") if part.strip()]
     return [str(v) for v in value]
-
-
-class _MultiFile(MultipleFileField):
-    """Several files, each a data URL; the ones already received are kept on re-display."""
-
-    def __init__(
-        self, label=None, validators=None, *, max_bytes=None, accept=(), gettext=w._identity, **kwargs
-    ):
-        super().__init__(label, validators, **kwargs)
-        self._single = {"max_bytes": max_bytes, "accept": accept, "gettext": gettext}
-        self._upload_error: str | None = None
-
-    @property
-    def accept(self) -> list[str]:
-        return [a.strip().lower() for a in self._single["accept"]]
-
-    def process(self, formdata, data=None, extra_filters=None) -> None:
-        Field.process(self, formdata, data if data is not None else [], extra_filters)
-        if formdata is None:
-            self.data = list(data or [])
-            return
-        received: list[str] = []
-        for upload in formdata.getlist(self.name):
-            if not getattr(upload, "filename", ""):
-                continue
-            one = w.DataUrlFileField(**self._single, _form=None, name=self.name)
-            one._receive(upload)
-            if one._upload_error:
-                self._upload_error = one._upload_error
-            elif one.data:
-                received.append(one.data)
-        kept = [v for v in formdata.getlist(f"{self.name}__kept") if w.is_data_url(v)]
-        self.data = kept + received
-
-    def process_formdata(self, valuelist) -> None:
-        pass
-
-    def pre_validate(self, form) -> None:
-        if self._upload_error:
-            from wtforms.validators import StopValidation
-
-            raise StopValidation(self._upload_error)
-
-    def __call__(self, **kwargs: Any):
-        from markupsafe import Markup, escape
-
-        if self.accept:
-            kwargs.setdefault("accept", ",".join(self.accept))
-        html = self.widget(self, **kwargs)
-        for value in self.data or []:
-            name = w.data_url_name(value) or "…"
-            html += Markup(
-                f'<input type="hidden" name="{escape(self.name)}__kept" value="{escape(value)}">'
-                f'<span class="file-kept">{escape(name)}</span>'
-            )
-        return html
-
-    def _value(self) -> str:
-        return ""
 
 
 def build_form_class(
@@ -387,7 +322,7 @@ def form_to_data(form: Form) -> dict[str, Any]:
             value = list(value or [])
             if not value and not field_spec.required:
                 continue
-        elif value is None:
+        elif value is None or (field_spec.kind == "file" and not value):
             continue
         data[field_spec.name] = value
     return data
@@ -413,17 +348,17 @@ def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
     return initial
 
 
-def display_value(field_spec: FieldSpec, value: Any) -> str:
-    """A stored answer as a person reads it (choice titles instead of codes, file names instead of data)."""
+def display_value(field_spec: FieldSpec, value: Any, file_names: dict[str, str] | None = None) -> str:
+    """A stored answer as a person reads it (choice titles instead of codes, file names instead of ids)."""
     titles = {c.key: c.title for c in field_spec.choices}
     if field_spec.kind == "choice":
         return titles.get(_key(value), _key(value))
     if field_spec.kind == "checklist" and isinstance(value, list):
         return "、".join(titles.get(_key(v), _key(v)) for v in value)
-    if field_spec.kind == "file":
-        return w.data_url_name(value) or ""
-    if field_spec.kind == "files" and isinstance(value, list):
-        return "、".join(w.data_url_name(v) or "" for v in value)
+    if field_spec.kind in ("file", "files"):
+        names = file_names or {}
+        refs = value if isinstance(value, list) else [value]
+        return "、".join(names.get(r["file_id"], r["file_id"]) for r in refs if w.is_file_ref(r))
     if isinstance(value, bool):
         return "✓" if value else "✗"
     return "" if value is None else str(value)

@@ -41,9 +41,32 @@ def load_ui_schema(name: str | None) -> dict[str, Any]:
         return {}
 
 
+FILE_REF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file_id", "sha256"],
+    "properties": {
+        "file_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _with_file_refs(node: Any) -> Any:
+    """A field of format "file" holds a reference into the file store: spell out its shape for validation."""
+    if isinstance(node, list):
+        return [_with_file_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _with_file_refs(value) for key, value in node.items()}
+    if out.get("format") == "file":
+        out.update(FILE_REF_SCHEMA)
+    return out
+
+
 @lru_cache(maxsize=256)
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
+    return Draft202012Validator(_with_file_refs(load_schema(name)), format_checker=FormatChecker())
 
 
 _MESSAGES = {

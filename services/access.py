@@ -12,6 +12,7 @@ from services.actors import Actor
 from storage.models import Case, HumanTask, Unit
 
 LEADERSHIP_UNIT = "leadership"  # 厅领导: its leads approve extensions (行政许可法 Art.42)
+WORK_ROLES = ("handler", "window", "lead")  # the roles that work on tasks (others read)
 
 
 def case_lanes(session: Session, case_id: int) -> set[str]:
@@ -54,12 +55,24 @@ def may_view_case(session: Session, actor: Actor, case: Case) -> bool:
     return mine is not None
 
 
-def may_view_task(actor: Actor, task: HumanTask) -> bool:
+def may_view_task(session: Session, actor: Actor, task: HumanTask, case: Case) -> bool:
+    """Whoever may see the case may read its tasks (read-only when they may not act); the task's own unit,
+    claimant and completer always may."""
     return (
         (task.lane is not None and task.lane in actor.lanes)
         or (actor.user_id is not None and actor.user_id in (task.claimed_by, task.completed_by))
-        or actor.has_role("supervisor", "admin")
+        or may_view_case(session, actor, case)
     )
+
+
+def works_task_lane(actor: Actor, task: HumanTask) -> bool:
+    """The task is of the actor's unit (or of no lane) and the actor's role works on tasks."""
+    return actor.has_role(*WORK_ROLES) and task.lane in actor.lanes | {None}
+
+
+def may_work_task(actor: Actor, task: HumanTask, case: Case) -> bool:
+    """May claim and work on the task now (services.cases decides again when the command runs)."""
+    return task.state == "ready" and case.status == "active" and works_task_lane(actor, task)
 
 
 def may_withdraw(session: Session, actor: Actor, case: Case) -> bool:

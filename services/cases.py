@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import access, audit_log, clock, credit_code, trips
+from services import access, applicant_mail, audit_log, clock, credit_code, files, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -42,9 +43,10 @@ class Applicant:
     phone: str | None = None
     email: str | None = None
     address: str | None = None
+    email_consent: bool = False  # agreed to e-mail notices (recorded with the time on the case)
 
     def as_data(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "email_consent"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,20 @@ def _record_trips(case: Case, data: dict[str, Any]) -> None:
     case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
 
 
+def _materials_payload(session: Session, received) -> list[dict[str, Any]]:
+    """What the audit event keeps of the materials: items and file references, never bytes."""
+    out = []
+    for entry in received:
+        item: dict[str, Any] = {"item": entry.item_code}
+        if entry.file_id:
+            stored = files.get(session, entry.file_id)
+            item.update(file_id=entry.file_id, sha256=stored.sha256 if stored else None)
+        if entry.paper_form:
+            item["paper"] = entry.paper_form
+        out.append(item)
+    return out
+
+
 def _outcome(data: dict[str, Any]) -> str | None:
     value = data.get("outcome")
     return str(value) if value else None
@@ -169,6 +185,12 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
     return new_ids
 
 
+def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
+    if not task_ids:
+        return []
+    return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
+
+
 def case_due_at(case: Case) -> datetime | None:
     """A due date ends at the close of that day in Beijing time."""
     if case.due_on is None:
@@ -196,7 +218,11 @@ def register_case(
     delivery_mode: str,
     actor: Actor,
     data: dict[str, Any] | None = None,
+    received: list[materials.Received] | None = None,
+    owner_token: str | None = None,
 ) -> Registration:
+    """Register an application; ``received`` lists its materials by catalog item (uploaded files, made before
+    the case existed under the applicant's ``owner_token``, or paper ticked at the window)."""
     errors: dict[str, str] = {}
     if not applicant.name.strip():
         errors["applicant_name"] = N_("This field is required.")
@@ -227,12 +253,16 @@ def register_case(
             applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
             applicant_contact=applicant.contact, applicant_phone=applicant.phone,
             applicant_email=applicant.email, channel=channel, delivery_mode=delivery_mode,
+            email_consent_at=utcnow() if applicant.email and applicant.email_consent else None,
             state="", serializer_version=runtime.SERIALIZER_VERSION, version=0, created_by=actor.username,
         )
         session.add(case)
         session.flush()
         case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
         session.flush()
+        files.attach(session, [r.file_id for r in received or () if r.file_id], case.id, owner_token)
+        materials.record(session, case.id, matter_code, received or (), stage="application", channel=channel,
+                         actor=actor.username)
         holder: dict[str, Any] = {}
 
         def start() -> None:
@@ -250,7 +280,9 @@ def register_case(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
                    "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
-                   "definition": f"{definition.process_id} v{definition.version}"},
+                   "definition": f"{definition.process_id} v{definition.version}",
+                   "materials": _materials_payload(session, received or ()),
+                   "email_consent": case.email_consent_at is not None},
         )
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
@@ -336,23 +368,38 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
         uow.commit()
 
 
+def completion_conflict(task: HumanTask, case: Case | None, actor: Actor) -> Conflict | None:
+    """Why completing `task` now would fail because someone else acted first (the task closed, claimed by
+    another, the case no longer active), or None. A page answers such a refusal 409 with this message."""
+    if task.state != "ready":
+        return Conflict(N_("This task was already completed or cancelled."))
+    # The applicant's own online answer (supplements) supersedes a clerk's claim on the receiving task.
+    if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
+        return Conflict(N_("This task is claimed by someone else."))
+    if case is not None and case.status != "active":
+        return Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
+    return None
+
+
 def complete_task(
     uow: UnitOfWork,
     task_id: str,
     form_data: dict[str, Any],
     actor: Actor,
     expected_version: int | None = None,
+    also: Callable[[Session, Case], None] | None = None,
 ) -> CommandResult:
-    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction."""
+    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction.
+
+    ``also`` adds the caller's own writes to the same transaction (e.g. materials recorded by item)."""
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
-        if task.state != "ready":
-            raise Conflict(N_("This task was already completed or cancelled."))
-        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
-            raise Conflict(N_("This task is claimed by someone else."))
+        conflict = completion_conflict(task, None, actor)
+        if conflict is not None:
+            raise conflict
         if task.form:
             try:
                 problems = validate_form(task.form, form_data)
@@ -364,10 +411,14 @@ def complete_task(
                     {name: msgid % params if params.get("limit") is not None else msgid
                      for name, (msgid, params) in problems.items()},
                 )
+        foreign = files.foreign_refs(session, form_data, task.case_id)
+        if foreign:
+            raise InvalidInput(N_("The form has errors; see the marked fields."), foreign)
         case = _get_case(session, task.case_id)
-        if case.status != "active":
-            raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
-        seen = case.version
+        conflict = completion_conflict(task, case, actor)
+        if conflict is not None:
+            raise conflict
+        seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
         if expected_version is not None and expected_version != seen:
             raise Conflict(N_("This case was changed by someone else in the meantime. "
                               "Reload the page to see the current state; nothing was saved."))
@@ -387,6 +438,12 @@ def complete_task(
         clock.refresh(session, case, wf)
         version = _save_case(session, case, wf, seen)
         new_ids = _sync_tasks(session, case, wf, task_id, actor)
+        if also is not None:
+            also(session, case)
+        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                  new_task_specs=_spec_names(session, new_ids))
+        materials.record_from_form(session, case.id, case.matter_code, task.form, form_data,
+                                   actor=actor.username, task_id=task_id)
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
                          form=form_data, before=old, after=new)
@@ -495,12 +552,15 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen, due = case.version, case.next_timer_due
+        was_accepted, was_status = case.accepted_on is not None, case.status
         wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
         _advance_or_incident(case, lambda: runtime.advance(wf, now))
         clock.refresh(session, case, wf)
         _save_case(session, case, wf, seen)
-        _sync_tasks(session, case, wf, None, actor)
+        new_ids = _sync_tasks(session, case, wf, None, actor)
+        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                  new_task_specs=_spec_names(session, new_ids))
         old, new = audit_log.changed(before, runtime.workflow_data(wf))
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())

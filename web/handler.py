@@ -19,11 +19,11 @@ from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import access, cases, clock
-from services.errors import N_, Conflict, InvalidInput, ServiceError
+from services import access, case_file, cases, clock, files
+from services.errors import Conflict, InvalidInput, ServiceError
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
-from web import case_view, queries
+from web import case_view, labels, queries, uploads
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
 from web.inputs import page_number, parse_int
@@ -31,7 +31,7 @@ from web.redirects import next_target
 
 bp = Blueprint("handler", __name__)
 
-WORK_ROLES = ("handler", "window", "lead")
+WORK_ROLES = access.WORK_ROLES
 
 
 def ui_schema_name(form_name: str) -> str:
@@ -183,6 +183,28 @@ def reassign(task_id: str):
 # ---------------------------------------------------------------- task page
 
 
+def why_read_only(task: HumanTask, case: Case, claimer: str | None) -> str | None:
+    """Why this user cannot act on the task, in one or two sentences; None when they can (perhaps after
+    claiming it)."""
+    me = actor()
+    if task.state == "completed":
+        return _("This task is done; what was filled in is shown below.")
+    if task.state == "cancelled":
+        return _("This task was cancelled; nothing can be done on it any more.")
+    if case.status != "active":
+        why = _("The case is %(status)s.", status=labels.CASE_STATUS.get(case.status, case.status))
+    elif not me.has_role(*WORK_ROLES):
+        why = _("Your role reads cases; tasks are worked on by the units.")
+    elif task.lane not in me.lanes | {None}:
+        why = _("It is the task of %(unit)s.", unit=lane_label(task.lane))
+    elif task.claimed_by is not None and task.claimed_by != me.user_id:
+        why = _("%(name)s has claimed it: only they can work on it until they release it or the unit lead "
+                "reassigns it.", name=claimer or "—")
+    else:
+        return None
+    return _("%(first)s %(then)s", first=_("You can read this task but not work on it."), then=why)
+
+
 def _attach_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
     """Field messages onto their fields; those with no field are returned for the top of the form."""
     loose = []
@@ -200,17 +222,19 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
     history = queries.case_events(session, case.id)
     names = queries.user_names(session, {task.claimed_by, task.completed_by})
     members = queries.unit_members(session, me.unit_code) if me.has_role("lead") else []
+    claimer = names.get(task.claimed_by) if task.claimed_by else None
     return {
         "task": task,
         "case": case,
         "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
         "history": history,
         "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
-        "claimer": names.get(task.claimed_by) if task.claimed_by else None,
+        "claimer": claimer,
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": task.state == "ready" and _works_here(task),
+        "can_work": access.may_work_task(me, task, case),
+        "read_only_reason": why_read_only(task, case, claimer),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
 
@@ -222,9 +246,9 @@ def task(task_id: str):
         row = r.session.get(HumanTask, task_id)
         if row is None:
             abort(404)
-        if not access.may_view_task(actor(), row):
-            abort(403)
         case = row.case
+        if not access.may_view_task(r.session, actor(), row, case):
+            abort(403)
         context = _task_context(row, case, r.session)
         # the serialized workflow is a deferred column: read it while the session is open
         data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
@@ -243,12 +267,25 @@ def task(task_id: str):
     else:
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
-    if form_cls is not None and request.method == "POST":
-        if not _works_here(row):
-            abort(403)
+    acting = context["can_work"] and context["read_only_reason"] is None
+    kept: list[tuple[str, str]] = []
+    if request.method == "POST" and not acting:
+        # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
+        # Someone else acting first since the page was loaded (the task closed or claimed, the case ended) is
+        # a lost race: 409 with the plain message and what was typed shown; anything else is a 403.
+        conflict = cases.completion_conflict(row, case, actor()) if access.works_task_lane(actor(), row) else None
+        if conflict is not None:
+            status = 409
+            flash(error_text(conflict) + " " + _("Nothing was saved."), "error")
+            if form_cls is not None:
+                kept = _typed(form_cls(), spec)
+        else:
+            status = 403
+            flash(_("Nothing was saved."), "error")
+    elif form_cls is not None and request.method == "POST":
         form = form_cls()
-        if row.state != "ready":  # completed or cancelled since the page was loaded: a lost race
-            return _lost_race(form, spec, context, data)
+        uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
+                       case_id=case.id, purpose="attachment")
         valid = form.validate()
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
@@ -292,41 +329,47 @@ def task(task_id: str):
                 return redirect(url_for("handler.case", case_id=case.id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
-    elif form_cls is not None:
+    elif form_cls is not None and acting:
         initial = data_for_form(spec, data)
         form = form_cls(formdata=None, data=initial)
         form.expected_version.data = str(case.version)
     read_only = []
-    if spec is not None:
-        read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data]
+    with reader() as r:
+        if form is not None:
+            uploads.describe(form, r.session)
+        if spec is not None:
+            names = {fid: row.original_name for fid, row in files.names_for(r.session, files.refs_in(data)).items()}
+            read_only = [(f, display_value(f, data[f.name], names)) for f in spec.read_only if f.name in data]
+        record = case_file.load(r.session, case, locale=current_language())
+    # What a reader sees instead of the form: the answers given (completed) or the task's data so far.
+    own = record.task(row.id)
+    current: tuple[case_file.Answer, ...] = ()
+    if own is None and spec is not None and not (form is not None and context["mine"] and acting):
+        infos = {f.id: f for f in record.all_files()}
+        current = case_file.answers_for(spec.fields, data, infos)
     return render_template(
         "handler/task.html",
-        form=form,
+        form=form if acting else None,
         spec=spec,
         loose=loose,
         read_only=read_only,
         form_problem=form_problem,
+        case_file=record,
+        own_record=own,
+        current_answers=current,
+        kept=kept,
         **context,
     ), status
 
 
-def _works_here(task: HumanTask) -> bool:
-    me = actor()
-    return task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES)
-
-
-def _lost_race(form: FlaskForm, spec: FormSpec | None, context: dict[str, Any], data: dict[str, Any]):
-    """The task closed under the person: 409 with the plain message; what they typed is shown (not saved)."""
-    flash(error_text(Conflict(N_("This task was already completed or cancelled.")))
-          + " " + _("What you entered is shown below, not saved; see the history for what happened."), "error")
+def _typed(form: FlaskForm, spec: FormSpec | None) -> list[tuple[str, str]]:
+    """What was typed into a refused form, as (label, text), to show it (files are not repeated)."""
     kept = []
     for field in spec.fields if spec else []:
         value = form[field.name].data if field.name in form else None
         if value not in (None, "", [], False) and not hasattr(value, "filename"):
             kept.append((field.title, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
-    read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data] if spec else []
-    return render_template("handler/task.html", form=form, spec=spec, loose=[], read_only=read_only, kept=kept,
-                           form_problem=None, **context), 409
+    return kept
 
 
 def _answers(form: FlaskForm) -> dict[str, Any]:

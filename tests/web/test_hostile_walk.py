@@ -8,6 +8,7 @@ import time
 from urllib.parse import quote_from_bytes
 
 import pytest
+from gate_support import deploy_ungated
 from hostile_walk import HOSTILE_BYTES, MORE_BYTES, RECORDER, Walker, build_path, install_recorder, walk_methods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from web_support import make_app
 
 from app import uow_for, workflows_dir
-from services import cases, definitions, demo
+from services import cases, demo
 from services.actors import Actor
 from storage.models import HumanTask, ProcessDefinition
 
@@ -51,7 +52,7 @@ def _world(db_url: str):
     applicant = cases.Applicant(name="吉林某化工有限公司", credit_code="91220101MA0Y4XKX8G")
     running = cases.register_case(uow_for(app), matter_code="m01", applicant=applicant, channel="window",
                                   delivery_mode="post", actor=SYSTEM, data={"report_type": "report"})
-    definitions.deploy_bundle(uow_for(app), {f"{M03}.bpmn": FAILING}, f"{M03}.bpmn", SYSTEM)
+    deploy_ungated(uow_for(app), {f"{M03}.bpmn": FAILING}, f"{M03}.bpmn", SYSTEM)  # a toy m03: no gate
     stopped = cases.register_case(uow_for(app), matter_code="m03", applicant=applicant, channel="window",
                                   delivery_mode="post", actor=SYSTEM)
     with uow_for(app, write=False) as r:

@@ -1,7 +1,7 @@
 """session generation per user; throttles shared by all processes (sign-in, applicant look-up)
 
 Revision ID: 0005_auth
-Revises: 0003_clock_mail
+Revises: 0004_files
 Create Date: 2026-11-27
 """
 from alembic import op
@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0005_auth'
-down_revision = '0003_clock_mail'
+down_revision = '0004_files'
 branch_labels = None
 depends_on = None
 
