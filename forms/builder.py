@@ -14,6 +14,11 @@ Supported properties (anything else raises UnsupportedSchema, naming the propert
 
 Titles and descriptions are the schema's own (Chinese); a property may carry translations as
 "x-title-en"/"x-description-en" (any locale code), used when the page is shown in that locale.
+
+Run-time keywords (forms.context) are resolved first with the ``FormContext`` given to ``describe`` /
+``build_form_class``: "x-options" choices (the case's matter's materials), "x-default": "current_user", and
+the checks "x-after" / "x-not-before" (date order), "x-min-working-days-from" (公示 period by the calendar)
+and format "uri" (http/https only), the same rules as the service-side ``forms.schemas.validate_form``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from wtforms import Form
 from wtforms.fields import BooleanField, Field, HiddenField, StringField, TextAreaField
 
 from forms import widgets as w
+from forms.context import CURRENT_USER, FormContext
+from forms.schemas import resolve
 from forms.widgets import Gettext
 
 
@@ -102,9 +109,11 @@ def _types(node: dict[str, Any]) -> set[str]:
 
 
 def describe(
-    schema: dict[str, Any], ui_schema: dict[str, Any] | None = None, locale: str | None = None
+    schema: dict[str, Any], ui_schema: dict[str, Any] | None = None, locale: str | None = None,
+    context: FormContext | None = None,
 ) -> FormSpec:
     """The fields of a form, in display order (uiSchema "ui:order", else the schema's order)."""
+    schema = resolve(schema, context)
     ui_schema = ui_schema or {}
     if schema.get("type", "object") != "object":
         raise UnsupportedSchema("the form schema must be an object")
@@ -153,6 +162,10 @@ def _field_spec(
         item_choices = _choices(items, locale)
         if item_choices is not None:
             return spec("checklist", item_choices)
+        if items.get("x-options"):  # run-time choices with no context to fill them: nothing to offer
+            return spec("checklist", tuple(
+                Choice(o["const"], _localized(o, "title", locale) or _key(o["const"]))
+                for o in items.get("x-options-append", [])))
         if items.get("format") == "file":
             return spec("files")
         raise UnsupportedSchema(f"{name}: only arrays of choices or of files are supported")
@@ -185,18 +198,24 @@ def _bounds(node: dict[str, Any], kind: str) -> tuple[float | None, float | None
     return low, high
 
 
-def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
+def _make_field(spec: FieldSpec, gettext: Gettext, titles: dict[str, str] | None = None,
+                context: FormContext | None = None) -> Field:
     node = spec.schema
     presence = w.Required(gettext) if spec.required else w.Optional()
     checks: list[Any] = [presence]
     render: dict[str, Any] = {}
-    common = {"label": spec.title, "description": spec.description or ""}
+    common: dict[str, Any] = {"label": spec.title, "description": spec.description or ""}
+    if "default" in node and spec.kind in ("text", "textarea"):
+        common["default"] = node["default"]
     if spec.kind in ("text", "textarea"):
         low, high = _bounds(node, "length")
         if low is not None or high is not None:
             checks.append(w.Bounds("length", low, high, gettext))
         if node.get("pattern"):
             checks.append(w.Pattern(node["pattern"], gettext))
+        if node.get("format") == "uri":
+            checks.append(w.HttpUrl(gettext))
+            render["type"] = "url"
         if high:
             render["maxlength"] = high
         if spec.kind == "textarea":
@@ -223,6 +242,10 @@ def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
         cls = w.IntegerInput if spec.kind == "integer" else w.NumberInput
         return cls(validators=checks, render_kw=render, gettext=gettext, **common)
     if spec.kind == "date":
+        if node.get("x-after") or node.get("x-not-before"):
+            checks.append(w.DateOrder(node, titles or {}, gettext))
+        if node.get("x-min-working-days-from"):
+            checks.append(w.MinWorkingDays(node, context, gettext))
         return w.DateInput(validators=checks, gettext=gettext, **common)
     if spec.kind == "choice":
         options = [(c.key, c.title) for c in spec.choices]
@@ -283,12 +306,17 @@ def build_form_class(
     gettext: Gettext = w._identity,
     locale: str | None = None,
     version_field: str | None = "expected_version",
+    context: FormContext | None = None,
 ) -> type[Form]:
-    """A form class with one field per schema property, plus a hidden field for the case version."""
-    spec = describe(schema, ui_schema, locale)
+    """A form class with one field per schema property, plus a hidden field for the case version.
+
+    ``context``: the case's run-time facts (forms.context): its matter's choices, the signed-in user's name,
+    the minimum 公示 period and the working-day counter."""
+    spec = describe(schema, ui_schema, locale, context)
     attrs: dict[str, Any] = {"form_spec": spec}
+    titles = {f.name: f.title for f in spec.fields}
     for field_spec in spec.fields:
-        attrs[field_spec.name] = _make_field(field_spec, gettext)
+        attrs[field_spec.name] = _make_field(field_spec, gettext, titles, context)
     if version_field:
         attrs[version_field] = HiddenField()
     return type("TaskForm", (base,), attrs)
@@ -334,6 +362,8 @@ def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
     for field_spec in form_spec.fields:
         if field_spec.name not in data:
             continue
+        if field_spec.schema.get("x-default") == CURRENT_USER and "default" in field_spec.schema:
+            continue  # the signing officer is whoever signs now, not the name an earlier task left in the data
         value = data[field_spec.name]
         if field_spec.kind == "choice":
             value = _key(value)

@@ -132,6 +132,52 @@ class Pattern:
             raise ValidationError(self.gettext(BAD_FORMAT))
 
 
+class HttpUrl:
+    """format "uri": an absolute http(s) address (the service-side check is forms.schemas.is_http_url)."""
+
+    def __init__(self, gettext: Gettext = _identity) -> None:
+        self.gettext = gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import NOT_HTTP_URL, is_http_url
+
+        if field.data and not is_http_url(field.data.strip()):
+            raise ValidationError(self.gettext(NOT_HTTP_URL))
+
+
+def _sibling_values(form) -> dict[str, Any]:
+    return {name: getattr(sub, "data", None) for name, sub in form._fields.items()}
+
+
+class DateOrder:
+    """x-after / x-not-before: this date against another field's date of the same form."""
+
+    def __init__(self, node: dict[str, Any], titles: dict[str, str], gettext: Gettext = _identity) -> None:
+        self.node, self.titles, self.gettext = node, titles, gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import date_order_problem
+
+        problem = date_order_problem(self.node, field.data, _sibling_values(form), self.titles)
+        if problem:
+            raise ValidationError(self.gettext(problem[0]) % problem[1])
+
+
+class MinWorkingDays:
+    """x-min-working-days-from: the period from the start field to this date lasts the minimum working days."""
+
+    def __init__(self, node: dict[str, Any], context: Any, gettext: Gettext = _identity) -> None:
+        self.node, self.context, self.gettext = node, context, gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import working_days_problem
+
+        problem = working_days_problem(self.node, field.data, _sibling_values(form), self.context)
+        if problem:
+            msg = self.gettext(problem[0])
+            raise ValidationError(msg % problem[1] if problem[1] else msg)
+
+
 def _plain(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 

@@ -66,8 +66,9 @@ def may_view_task(session: Session, actor: Actor, task: HumanTask, case: Case) -
 
 
 def works_task_lane(actor: Actor, task: HumanTask) -> bool:
-    """The task is of the actor's unit (or of no lane) and the actor's role works on tasks."""
-    return actor.has_role(*WORK_ROLES) and task.lane in actor.lanes | {None}
+    """The task is of the actor's unit (or of no lane), the actor's role works on tasks, and the task's own
+    role (a lead-only step) is theirs."""
+    return actor.has_role(*WORK_ROLES) and task.lane in actor.lanes | {None} and actor.has_task_role(task.role)
 
 
 def may_work_task(actor: Actor, task: HumanTask, case: Case) -> bool:

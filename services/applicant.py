@@ -95,7 +95,7 @@ def _item_names(matter_code: str) -> dict[str, str]:
 
     try:
         node = load_schema("supplement_notice.json")["properties"]["missing_items"]["items"]
-        for option in node.get("oneOf", []):
+        for option in [*node.get("oneOf", []), *node.get("x-options-append", [])]:  # "other" too
             names.setdefault(str(option.get("const")), str(option.get("title")))
     except (UnknownForm, KeyError):
         pass

@@ -303,8 +303,11 @@ def _answers_by_task(session: Session, case_id: int) -> dict[str, dict[str, Any]
     return out
 
 
-def form_fields(form_name: str | None, locale: str | None) -> tuple[str | None, tuple[FieldSpec, ...]] | None:
-    """The title and fields (inputs, then read-only ones) of a task form; None when it is unknown."""
+def form_fields(
+    form_name: str | None, locale: str | None, matter_code: str | None = None
+) -> tuple[str | None, tuple[FieldSpec, ...]] | None:
+    """The title and fields (inputs, then read-only ones) of a task form; None when it is unknown.
+    ``matter_code``: choices the form takes from the case's matter (the 一次性告知书's materials) read as names."""
     if not form_name:
         return None, ()
     try:
@@ -312,8 +315,14 @@ def form_fields(form_name: str | None, locale: str | None) -> tuple[str | None, 
     except UnknownForm:
         return None
     stem = form_name[:-5] if form_name.endswith(".json") else form_name
+    context = None
+    if matter_code:
+        from forms.context import FormContext
+        from services.form_context import MATTER_MATERIALS, materials_options
+
+        context = FormContext(options={MATTER_MATERIALS: materials_options(matter_code)})
     try:
-        spec = describe(schema, load_ui_schema(f"{stem}.uischema.json"), locale)
+        spec = describe(schema, load_ui_schema(f"{stem}.uischema.json"), locale, context)
     except ValueError:
         return None
     return spec.title, spec.fields + spec.read_only
@@ -348,7 +357,7 @@ def _task_record(
     task: HumanTask, data: dict[str, Any] | None, infos: dict[str, FileInfo], people: _People,
     locale: str | None,
 ) -> TaskRecord:
-    form = form_fields(task.form, locale)
+    form = form_fields(task.form, locale, task.matter_code)
     answers: tuple[Answer, ...] = ()
     if data and form is not None:
         answers = answers_for(form[1], data, infos)

@@ -22,10 +22,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import access, applicant_mail, audit_log, clock, credit_code, files, materials, trips
+from services import access, applicant_mail, audit_log, clock, credit_code, files, lanes, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from services.form_context import form_context
 from services.uow import UnitOfWork
 from storage.models import Case, HumanTask, User
 from storage.types import utcnow
@@ -91,7 +92,8 @@ def _get_task(session: Session, task_id: str) -> HumanTask:
 
 # Case columns derived from the workflow or its clock; written by the guarded UPDATE together with the state.
 _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due_on", "promised_due_on",
-            "clock_running", "clock_flag", "trips", "trip_flag")
+            "clock_running", "clock_flag", "trips", "trip_flag", "materials_received_on", "acceptance_due_on",
+            "deemed_accepted_on", "supplement_notices")
 
 
 def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
@@ -123,19 +125,36 @@ def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
     return seen_version + 1
 
 
+def _registered_on(case: Case, data: dict[str, Any]) -> str | None:
+    """The day the application was registered (the applicant's visit for a window application)."""
+    value = data.get("registered_on")
+    if isinstance(value, str) and value:
+        return value
+    return case.created_at.astimezone(BEIJING).date().isoformat() if case.created_at else None
+
+
 def _record_trips(case: Case, data: dict[str, Any]) -> None:
-    """Trips by the run-once rules, from what the case recorded so far (补正 visits, same-visit hand-over)."""
+    """Trips by the run-once rules, from what the case recorded so far (补正 visits, visits after delivery such as
+    m08's cancellation at the window, the hand-over).  即办 (result handed over in the application visit) is
+    taken from the dates — the pick-up on the day of registration — not from the form's checkbox."""
+    registered = _registered_on(case, data)
+    pickup = data.get("pickup_date")
+    same_visit = (case.channel == "window" and case.delivery_mode == "window" and bool(data.get("delivered"))
+                  and isinstance(pickup, str) and pickup == registered)
     count = trips.count_trips(
         case.channel,
         case.delivery_mode,
-        same_visit_handover=bool(data.get("same_visit_handover", False)),
+        same_visit_handover=same_visit,
         in_person_supplements=int(data.get("in_person_supplements") or 0),
         extra_visits=int(data.get("extra_visits") or 0),
         # An open case counts its planned pick-up; a case that ended without a result has none to collect.
         result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
+    reasons = list(count.reasons)
+    if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
+        reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
     case.trips = count.trips
-    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
+    case.trip_flag = None if count.meets_run_once else "；".join(reasons)
 
 
 def _materials_payload(session: Session, received) -> list[dict[str, Any]]:
@@ -178,8 +197,9 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
             continue
         session.add(HumanTask(
             id=task.id, case_id=case.id, matter_code=case.matter_code, spec_name=task.spec_name,
-            title=task.title, lane=task.lane, form=task.form, state="ready", due_at=case_due_at(case),
-            created_at=now,
+            title=task.title, lane=lanes.resolve_lane(session, case.matter_code, task.lane), spec_lane=task.lane,
+            role=task.properties.get("role") or None, form=task.form, state="ready",
+            due_at=clock.task_due_at(session, case), created_at=now,
         ))
         new_ids.append(task.id)
     return new_ids
@@ -245,6 +265,7 @@ def register_case(
         start_data = copy.deepcopy(data or {})
         start_data.update(
             matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+            registered_on=clock.today().isoformat(),
         )
         case = Case(
             reference=f"TMP-{secrets.token_hex(8)}", lookup_code=secrets.token_hex(4).upper(),
@@ -294,6 +315,8 @@ def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot claim it."), lane=task.lane)
+        if not actor.has_task_role(task.role):
+            raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         if task.state != "ready":
             raise Conflict(N_("This task is no longer open."))
         if task.claimed_by == actor.user_id:
@@ -350,9 +373,12 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
             raise NotFound(N_("User %(id)s does not exist."), id=to_user_id)
         from services.actors import actor_for
 
-        if not actor_for(session, target).works_lane(task.lane):
+        target_actor = actor_for(session, target)
+        if not target_actor.works_lane(task.lane):
             raise InvalidInput(N_("%(user)s does not work in %(lane)s."), user=target.display_name,
                                lane=task.lane)
+        if not target_actor.has_task_role(task.role):
+            raise InvalidInput(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         previous = session.get(User, task.claimed_by) if task.claimed_by else None
         result = session.execute(
             update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "ready",
@@ -397,12 +423,15 @@ def complete_task(
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
+        if not actor.has_task_role(task.role):
+            raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         conflict = completion_conflict(task, None, actor)
         if conflict is not None:
             raise conflict
         if task.form:
+            context = form_context(session, matter_code=task.matter_code, task_name=task.spec_name, actor=actor)
             try:
-                problems = validate_form(task.form, form_data)
+                problems = validate_form(task.form, form_data, context)
             except UnknownForm:
                 problems = {}
             if problems:
@@ -472,7 +501,8 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
             update(Case).where(Case.id == case_id, Case.version == seen)
             .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
                     outcome="withdrawn", next_timer_due=None, clock_running=False,
-                    trips=case.trips, trip_flag=case.trip_flag)
+                    trips=case.trips, trip_flag=case.trip_flag, materials_received_on=None,
+                    acceptance_due_on=None)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:

@@ -29,7 +29,7 @@ KIND_SCENARIO = "scenario"
 SCENARIO_TIME_LIMIT = 60.0  # seconds of wall clock for one matter's scenarios
 
 # Start data every case gets from services.cases.register_case, and what some matters add.
-START_VARIABLES = ("matter_code", "applicant", "channel", "delivery_mode")
+START_VARIABLES = ("matter_code", "applicant", "channel", "delivery_mode", "registered_on")
 REPORT_TYPE_VARIABLE = "report_type"  # matters whose limits depend on the EIA document type
 
 

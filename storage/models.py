@@ -129,6 +129,14 @@ class Case(Base):
     promised_due_on: Mapped[date | None] = mapped_column(Date, index=True)
     clock_running: Mapped[bool] = mapped_column(Boolean, default=False)
     clock_flag: Mapped[str | None] = mapped_column(Text)  # e.g. a year whose holiday notice is missing
+    # 行政许可法 Art.32 (migration 0007_domain): materials received on ... must be accepted, refused or answered
+    # with the one-time notice within 5 working days (acceptance_due_on; None while the applicant has the turn);
+    # otherwise the application counts as accepted from the day of receipt (deemed_accepted_on, a flag).
+    materials_received_on: Mapped[date | None] = mapped_column(Date)
+    acceptance_due_on: Mapped[date | None] = mapped_column(Date, index=True)
+    deemed_accepted_on: Mapped[date | None] = mapped_column(Date)
+    # 一次性告知补正 notices issued; a second one (with the window lead's approval) breaks "tell everything once"
+    supplement_notices: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -152,7 +160,12 @@ class HumanTask(Base):
     matter_code: Mapped[str] = mapped_column(String(10), index=True)
     spec_name: Mapped[str] = mapped_column(String(120))
     title: Mapped[str] = mapped_column(String(200))
+    # The unit (its Chinese name) whose members work the task: the diagram's lane resolved through the catalog
+    # and the matter's settings (matter 11's owner); spec_lane keeps the diagram's own lane name.
     lane: Mapped[str | None] = mapped_column(String(40))
+    spec_lane: Mapped[str | None] = mapped_column(String(40))
+    # A role the worker needs within the lane (the task's spiffworkflow property "role", e.g. lead), or None.
+    role: Mapped[str | None] = mapped_column(String(20))
     form: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(12))  # ready | completed | cancelled
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

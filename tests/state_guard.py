@@ -16,6 +16,10 @@ def _check(conn, cursor, statement, parameters, context, executemany) -> None:
     if not (head.startswith("UPDATE CASES") or head.startswith("INSERT INTO CASES")):
         return
     rows = parameters if executemany else [parameters]
+    # SQLite's batched INSERT … RETURNING runs row by row with executemany=True and one flat tuple per row
+    if executemany and isinstance(parameters, tuple) and not any(isinstance(p, tuple | list | dict)
+                                                                 for p in parameters):
+        rows = [parameters]
     for row in rows:
         values = row.values() if isinstance(row, dict) else row
         for value in values or ():

@@ -18,9 +18,11 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
+from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
 from services import access, case_file, cases, clock, files
 from services.errors import Conflict, InvalidInput, ServiceError
+from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, labels, queries, uploads
@@ -40,7 +42,9 @@ def ui_schema_name(form_name: str) -> str:
     return f"{stem}.uischema.json"
 
 
-def task_form_class(form_name: str) -> type[FlaskForm]:
+def task_form_class(form_name: str, context: FormContext | None = None) -> type[FlaskForm]:
+    """The task's form; ``context`` (services.form_context) fills in the case's choices, the signing officer
+    and the calendar checks."""
     schema = load_schema(form_name)
     return build_form_class(
         schema,
@@ -48,6 +52,7 @@ def task_form_class(form_name: str) -> type[FlaskForm]:
         base=FlaskForm,
         gettext=lazy_gettext,
         locale=current_language(),
+        context=context,
     )
 
 
@@ -116,8 +121,8 @@ def worklist():
     f = _filter_from_args(current_app.config["WORKLIST_PAGE_SIZE"])
     now = utcnow()
     with reader() as r:
-        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now)
-        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now)
+        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now, sorted(me.roles))
+        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now, sorted(me.roles))
         claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
         briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
         rows = [
@@ -197,6 +202,8 @@ def why_read_only(task: HumanTask, case: Case, claimer: str | None) -> str | Non
         why = _("Your role reads cases; tasks are worked on by the units.")
     elif task.lane not in me.lanes | {None}:
         why = _("It is the task of %(unit)s.", unit=lane_label(task.lane))
+    elif not me.has_task_role(task.role):
+        why = _("Only the lead of %(lane)s can do this task.", lane=lane_label(task.lane))
     elif task.claimed_by is not None and task.claimed_by != me.user_id:
         why = _("%(name)s has claimed it: only they can work on it until they release it or the unit lead "
                 "reassigns it.", name=claimer or "—")
@@ -250,6 +257,7 @@ def task(task_id: str):
         if not access.may_view_task(r.session, actor(), row, case):
             abort(403)
         context = _task_context(row, case, r.session)
+        form_ctx = form_context(r.session, matter_code=row.matter_code, task_name=row.spec_name, actor=actor())
         # the serialized workflow is a deferred column: read it while the session is open
         data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
     status = 200
@@ -259,7 +267,7 @@ def task(task_id: str):
     form_problem = None
     if row.form:
         try:
-            form_cls = task_form_class(row.form)
+            form_cls = task_form_class(row.form, form_ctx)
             spec = form_cls.form_spec
         except (UnknownForm, ValueError) as err:
             form_problem = str(err)
@@ -290,7 +298,7 @@ def task(task_id: str):
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
         # shows at once; a field keeps the first message it got.
-        problems = validate_form(row.form, answers) if row.form else {}
+        problems = validate_form(row.form, answers, form_ctx) if row.form else {}
         for name, (msgid, params) in problems.items():
             text = _(msgid) % params if params.get("limit") is not None else _(msgid)
             if name in form and name not in ("csrf_token", "expected_version"):

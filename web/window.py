@@ -226,7 +226,7 @@ def notice(case_id: int, task_id: str):
             if earlier.form == "materials_check.json" and earlier.state == "completed":
                 intake = _completed_form(session, case.id, earlier.id)
         clerk = session.execute(select(User.display_name).where(User.id == task.completed_by)).scalar()
-    fields = _labelled(task.form, answers)
+    fields = _labelled(task.form, answers, case.matter_code)
     missing: list[str] = []
     for spec, raw, _text in fields:
         if spec.name == "missing_items" and isinstance(raw, list):
@@ -260,12 +260,16 @@ def _completed_form(session, case_id: int, task_id: str) -> dict[str, Any]:
     return {}
 
 
-def _labelled(form_name: str, answers: dict[str, Any]) -> list[tuple[Any, Any, str]]:
-    """(field spec, raw value, display text) in the form's order."""
+def _labelled(form_name: str, answers: dict[str, Any], matter_code: str) -> list[tuple[Any, Any, str]]:
+    """(field spec, raw value, display text) in the form's order; choices from the case's matter (materials)."""
     try:
+        from forms.context import FormContext
         from forms.schemas import load_ui_schema
+        from services.form_context import MATTER_MATERIALS, materials_options
 
-        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language())
+        context = FormContext(options={MATTER_MATERIALS: materials_options(matter_code)})
+        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language(),
+                        context)
     except UnknownForm:
         return []
     return [(f, answers[f.name], display_value(f, answers[f.name])) for f in spec.fields if f.name in answers]

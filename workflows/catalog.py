@@ -37,6 +37,7 @@ REPORT_TYPES = ("report", "table")
 MATERIAL_REQUIREMENTS = ("required", "conditional")
 MATERIAL_FORMS = ("original", "copy", "electronic")
 MATERIAL_FORM_ZH = {"original": "原件", "copy": "复印件", "electronic": "电子件"}
+RESERVED_MATERIAL_CODES = ("other",)  # the 一次性告知书 offers "other" beside the matter's items
 MIB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 50
 MAX_UPLOAD_MB_CEILING = 2048  # a typo (20000) should not open the door to 20 GB uploads
@@ -115,6 +116,18 @@ class MaterialItem:
 
 
 @dataclass(frozen=True)
+class PublicNotice:
+    """A 公示 the matter's diagram publishes (user task ``task``), and its minimum period."""
+
+    task: str  # the publishing user task's id in the diagram, e.g. "publish_acceptance_public_notice"
+    name_zh: str
+    min_working_days: int  # both the first and the last day count
+    source: str | None = None
+    note: str | None = None
+    confirmed: bool = True
+
+
+@dataclass(frozen=True)
 class Matter:
     code: str
     number: int
@@ -138,6 +151,14 @@ class Matter:
     applicant_deadlines: tuple[ApplicantDeadline, ...] = ()
     materials: tuple[MaterialItem, ...] = ()
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MIB  # per uploaded file
+    public_notices: tuple[PublicNotice, ...] = ()
+
+    def notice_min_working_days(self, task: str) -> int | None:
+        """The minimum 公示 period of the notice published by user task ``task`` (None: not a 公示 task)."""
+        for notice in self.public_notices:
+            if notice.task == task:
+                return notice.min_working_days
+        return None
 
     def material(self, code: str) -> MaterialItem:
         for item in self.materials:
@@ -314,6 +335,8 @@ def _material(errs: _Errors, where: str, raw: Any) -> MaterialItem | None:
     code = _get(errs, where, raw, "code", str, default="")
     if code and not re.fullmatch(r"[a-z][a-z0-9_]{1,47}", code):
         errs.add(where, f"code {code!r} must be snake_case (a-z, 0-9, _), 2-48 characters")
+    if code in RESERVED_MATERIAL_CODES:
+        errs.add(where, f"code {code!r} is reserved (the 补正 notice's free-text item)")
     name_zh = _get(errs, where, raw, "name_zh", str, default="")
     if name_zh is not None and not any("\u4e00" <= ch <= "\u9fff" for ch in name_zh):
         errs.add(where, f"name_zh {name_zh!r} must be Chinese")
@@ -342,6 +365,33 @@ def _material(errs: _Errors, where: str, raw: Any) -> MaterialItem | None:
     )
 
 
+def _public_notices(errs: _Errors, w: str, raw: Any) -> tuple[PublicNotice, ...]:
+    out = []
+    for j, r in enumerate(_get(errs, w, raw, "public_notices", list, required=False, default=[])):
+        where = f"{w}.public_notices[{j}]"
+        if not isinstance(r, Mapping):
+            errs.add(where, "must be a table")
+            continue
+        allowed = {"task", "name_zh", "min_working_days", "source", "note", "confirmed"}
+        if set(r) - allowed:
+            errs.add(where, f"unknown keys {sorted(set(r) - allowed)}")
+        days = _get(errs, where, r, "min_working_days", int, default=0)
+        if days is not None and not 1 <= days <= 60:
+            errs.add(where, f"min_working_days must be 1-60, got {days}")
+        out.append(PublicNotice(
+            task=_get(errs, where, r, "task", str, default="") or "",
+            name_zh=_get(errs, where, r, "name_zh", str, default="") or "",
+            min_working_days=days or 0,
+            source=_get(errs, where, r, "source", str, required=False) or None,
+            note=_get(errs, where, r, "note", str, required=False) or None,
+            confirmed=_get(errs, where, r, "confirmed", bool, required=False, default=True),
+        ))
+    tasks = [n.task for n in out]
+    for dup in sorted({t for t in tasks if tasks.count(t) > 1}):
+        errs.add(w, f"public_notices: duplicate task {dup!r}")
+    return tuple(out)
+
+
 def _materials(errs: _Errors, w: str, raw: Any) -> tuple[MaterialItem, ...]:
     items = tuple(
         m for j, r in enumerate(_get(errs, w, raw, "materials", list, default=[]))
@@ -367,7 +417,7 @@ def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path)
                "run_once_month", "legal_basis", "statutory_limit", "statutory_limit_note",
                "statutory_limit_by_report_type", "promised_limit", "promised_limit_by_report_type",
                "excluded_time", "service_modes", "diagram", "process_id", "applicant_deadlines",
-               "materials", "max_upload_mb"}
+               "materials", "max_upload_mb", "public_notices"}
     if set(raw) - allowed:
         errs.add(w, f"unknown keys {sorted(set(raw) - allowed)}")
     code = _get(errs, w, raw, "code", str, default="")
@@ -461,6 +511,7 @@ def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path)
         applicant_deadlines=deadlines,
         materials=_materials(errs, w, raw),
         max_upload_bytes=(max_mb or DEFAULT_MAX_UPLOAD_MB) * MIB,
+        public_notices=_public_notices(errs, w, raw),
     )
 
 

@@ -187,13 +187,28 @@ def _find_step(
     return None, ScenarioFailure(sc.id, zh, en, _where(wf), name)
 
 
-def _form_problems(form: str | None, payload: dict[str, Any]) -> str | None:
+@cache
+def _calendar():
+    from engine.calendar import DEFAULT_NOTICE_DIR, WorkingDayCalendar
+
+    return WorkingDayCalendar.from_directory(DEFAULT_NOTICE_DIR, [])
+
+
+def _form_problems(form: str | None, payload: dict[str, Any], matter_code: str | None = None,
+                   task_name: str | None = None) -> str | None:
+    """The form's problems with the payload, checked as the service checks it: the matter's materials for the
+    一次性告知书, 公示 periods in working days by the shipped calendar."""
     if not form:
         return None
     from forms.schemas import UnknownForm, validate_form
 
+    context = None
+    if matter_code:
+        from services.form_context import context_for  # pure: no database
+
+        context = context_for(matter_code, task_name, _calendar())
     try:
-        problems = validate_form(form, payload)
+        problems = validate_form(form, payload, context)
     except UnknownForm:
         return f"unknown form {form}"
     if not problems:
@@ -237,7 +252,7 @@ def run_scenario(
             if failure is not None:
                 run.failure = failure
                 return run
-            problem = _form_problems(task.form, payload)
+            problem = _form_problems(task.form, payload, start.get("matter_code"), task.spec_name)
             if problem:
                 step_zh, step_en = _describe(name, titles)
                 run.failure = ScenarioFailure(
@@ -379,9 +394,9 @@ def materials_check(result: str) -> dict:
     return {"received_date": "2018-05-02", "intake_result": result, "check_notes": "按办事指南逐项核对"}
 
 
-SUPPLEMENT_NOTICE = {
-    "missing_items": ["business_licence", "eia_document", "other"],
-    "missing_items_detail": "1. 营业执照复印件未加盖公章；2. 环评文件缺少附图；3. 缺少项目备案文件。",
+SUPPLEMENT_NOTICE = {  # codes from the matter's materials list (every approval matter has application_form)
+    "missing_items": ["application_form", "other"],
+    "missing_items_detail": "1. 申请书未加盖公章；2. 缺少授权委托书。",
     "notice_date": "2018-05-02",
     "supplement_due_date": "2018-05-12",
 }
@@ -389,6 +404,11 @@ SUPPLEMENT_NOTICE = {
 
 def supplement(channel: str) -> dict:
     return {"supplement_outcome": "submitted", "supplement_received_date": "2018-05-04", "supplement_channel": channel}
+
+
+def second_notice_approval(decision_value: str) -> dict:
+    return {"second_notice_reason": "补正的监测报告超过有效期，需重新提交。", "second_notice_decision": decision_value,
+            "second_notice_approver": "审批办负责人", "second_notice_approval_date": "2018-05-07"}
 
 
 WITHDRAWN = {"supplement_outcome": "withdrawn", "supplement_notes": "申请人书面撤回申请"}
@@ -455,6 +475,14 @@ def acceptance(kind: str = "direct") -> list[tuple[str, Any]]:
         return [("check_materials", materials_check("incomplete")), ("notify_supplement", SUPPLEMENT_NOTICE),
                 ("receive_supplement", supplement(kind.removeprefix("supplement_"))),
                 ("check_materials", materials_check("complete")), ("issue_acceptance", ACCEPTANCE_NOTICE)]
+    if kind.startswith("second_notice_"):  # second_notice_approve / second_notice_reject (the unit lead decides)
+        decision_value = kind.removeprefix("second_notice_")
+        first = [("check_materials", materials_check("incomplete")), ("notify_supplement", SUPPLEMENT_NOTICE),
+                 ("receive_supplement", supplement("post")), ("check_materials", materials_check("incomplete")),
+                 ("approve_second_notice", second_notice_approval(decision_value))]
+        if decision_value == "approve":
+            first += [("notify_supplement", SUPPLEMENT_NOTICE), ("receive_supplement", supplement("post"))]
+        return first + [("check_materials", materials_check("complete")), ("issue_acceptance", ACCEPTANCE_NOTICE)]
     if kind == "refused":
         return [("check_materials", materials_check("refuse")), ("issue_refusal", REFUSAL_NOTICE)]
     if kind == "withdrawn":
@@ -616,7 +644,7 @@ def m07_steps(*, acc="direct", decide="approve", mode="post"):
 
 
 def m08_steps(*, received="2018-05-02", start="2018-05-20", end="2018-05-25", result="accept", site_needed="no",
-              site_result="compliant", mode="post", cancellation="on_time"):
+              site_result="compliant", mode="post", cancellation="on_time", cancellation_channel="online"):
     steps = [("receive_filing", offsite_intake(received, start, end)),
              ("check_filing", check(result, site_check_needed=site_needed))]
     if result == "accept" and site_needed == "yes":
@@ -628,7 +656,8 @@ def m08_steps(*, received="2018-05-02", start="2018-05-20", end="2018-05-25", re
         return steps
     steps.append((CLOCK, "2018-05-26T00:00:01+08:00"))  # activity over: waiting for the cancellation
     if cancellation == "on_time":
-        return steps + [("receive_cancellation", CANCELLATION), ("cancel_filing", CANCELLATION_CHECK)]
+        return steps + [("receive_cancellation", {**CANCELLATION, "cancellation_channel": cancellation_channel}),
+                        ("cancel_filing", CANCELLATION_CHECK)]
     steps += [(CLOCK, "2018-06-16T09:00:00+08:00"), ("remind_cancellation", REMINDER)]  # 20 days passed
     if cancellation == "after_reminder":
         steps += [("receive_cancellation", {**CANCELLATION, "cancellation_received_date": "2018-06-18"}),
@@ -718,6 +747,10 @@ SCENARIOS: list[Scenario] = [
              Expect(ends={DONE}, data={**REFUSED, "site_check_needed": "no"}, trips=0)),
     Scenario(M03, "withdrawn", start_data("m03", "window", "post"), acceptance("withdrawn"),
              Expect(ends={NOT_ACCEPTED}, data={"outcome": "withdrawn"})),
+    Scenario(M03, "second_notice_approved_by_lead", start_data("m03", "post", "post"),
+             m03_steps(acc="second_notice_approve", site_needed="no"),
+             Expect(ends={DONE}, data={**APPROVED, "supplement_notices": 2, "supplement_rounds": 2,
+                                       "second_notice_decision": "approve"}, trips=0)),
     # --- m04 辐射安全许可
     Scenario(M04, "grant_online_window", start_data("m04", "online", "window"), m04_steps(mode="window"),
              Expect(ends={DONE}, data={**APPROVED}, trips=1)),
@@ -751,6 +784,10 @@ SCENARIOS: list[Scenario] = [
     Scenario(M07, "refuse_window_window", start_data("m07", "window", "window"), m07_steps(decide="refuse",
                                                                                            mode="window"),
              Expect(ends={DONE}, data={**REFUSED}, trips=2)),
+    Scenario(M07, "second_notice_rejected_then_accepted", start_data("m07", "online", "post"),
+             m07_steps(acc="second_notice_reject"),
+             Expect(ends={DONE}, data={**APPROVED, "supplement_notices": 1, "supplement_rounds": 1,
+                                       "second_notice_decision": "reject"}, trips=0)),
     Scenario(M07, "not_accepted", start_data("m07", "window", "post"), acceptance("refused"),
              Expect(ends={NOT_ACCEPTED}, data={"outcome": "not_accepted"})),
     # --- m08 放射源异地使用备案 (备案 → 回执 → 等待活动结束 → 20 日内注销，否则督促)
@@ -758,6 +795,10 @@ SCENARIOS: list[Scenario] = [
              Expect(ends={"end_cancelled"}, not_ends={"end_reminded", "end_returned"},
                     data={"outcome": "filed", "lead_days": 18, "lead_time_ok": True, "cancelled": True,
                           "activity_end_at": "2018-05-25T23:59:59+08:00"}, trips=0)),
+    Scenario(M08, "cancellation_handed_in_at_the_window_is_a_trip", start_data("m08", "online", "online"),
+             m08_steps(mode="online", cancellation_channel="window"),
+             Expect(ends={"end_cancelled"}, data={"outcome": "filed", "cancelled": True, "extra_visits": 1},
+                    trips=1)),
     Scenario(M08, "site_check_reminder_then_cancelled", start_data("m08", "window", "post"),
              m08_steps(site_needed="yes", cancellation="after_reminder"),
              Expect(ends={"end_cancelled", "end_reminded"}, not_ends={"end_returned"}, trips=1)),

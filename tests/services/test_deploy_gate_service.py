@@ -55,7 +55,8 @@ def test_deleting_the_decision_step_is_refused_and_the_deployed_version_stays(in
     assert flow == {("Flow_gw_decision_to_issue_approval", main), ("Flow_gw_decision_to_issue_refusal", main),
                     ("record_outcome", main)}
     scenario = {(p.element_id, p.scenario) for p in problems if p.kind == KIND_SCENARIO}
-    assert scenario == {("gw_decision", f"{M07}:confirm_online_post"), ("gw_decision", f"{M07}:refuse_window_window")}
+    assert scenario == {("gw_decision", f"{M07}:confirm_online_post"), ("gw_decision", f"{M07}:refuse_window_window"),
+                        ("gw_decision", f"{M07}:second_notice_rejected_then_accepted")}
     assert all("decision" in p.message_zh and "NameError" not in p.message_en for p in problems)
     assert not refused.value.overridable
     # the scenarios are never overridable, whatever the reason

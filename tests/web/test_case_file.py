@@ -406,7 +406,7 @@ def test_answers_completed_through_the_engine_show_in_the_case_file_and_the_zip(
     case_id = int(response.headers["Location"].split("/")[2])
     today = datetime.now(UTC).date().isoformat()
     _work(client, _ready(eia, case_id), {"received_date": today, "intake_result": "incomplete"})
-    _work(client, _ready(eia, case_id), {"missing_items": ["eia_document", "legal_rep_id"],
+    _work(client, _ready(eia, case_id), {"missing_items": ["eia_document", "public_participation"],
                                          "missing_items_detail": "报告书缺少公众参与说明。", "notice_date": today})
     scan = PDF + b"supplement-scan"
     _work(client, _ready(eia, case_id), {
@@ -415,7 +415,8 @@ def test_answers_completed_through_the_engine_show_in_the_case_file_and_the_zip(
     intake = _ready(eia, case_id)
 
     page = _page(client.get(f"/cases/{case_id}/file"))
-    assert "需补正的材料（全部勾选）" in page and "法定代表人身份证明" in page and "legal_rep_id" not in page
+    assert "需补正的材料（按本事项申请材料目录全部勾选）" in page and "公众参与说明" in page
+    assert ">public_participation" not in page and "、public_participation" not in page  # names, not codes
     assert "审查结果" in page and "材料不齐全或不符合法定形式，一次性告知补正" in page
     assert "补正材料" in page and "补正材料扫描件.pdf" in page and "补充照片.png" in page
     # the next task shows what came before, beside its form

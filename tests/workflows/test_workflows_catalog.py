@@ -116,12 +116,40 @@ def test_supplement_checklist_lists_every_missing_item_at_once():
     schema = form_schema("supplement_notice.json")
     items = schema["properties"]["missing_items"]
     assert items["type"] == "array" and items["uniqueItems"] is True and items["minItems"] == 1
-    assert len(items["items"]["oneOf"]) >= 10
-    validate_form("supplement_notice.json", {"missing_items": ["business_licence", "eia_document"],
+    # the choices are the case's matter's materials list, filled in at run time (forms.context)
+    assert items["items"]["x-options"] == "matter_materials"
+    assert [o["const"] for o in items["items"]["x-options-append"]] == ["other"]
+    validate_form("supplement_notice.json", {"missing_items": ["application_form", "other"],
                                              "missing_items_detail": "两项", "notice_date": "2018-05-02"})
     with pytest.raises(AssertionError, match="missing_items"):
         validate_form("supplement_notice.json", {"missing_items": [], "missing_items_detail": "无",
                                                  "notice_date": "2018-05-02"})
+
+
+@pytest.mark.parametrize("matter", MATTERS, ids=MIDS)
+def test_supplement_notice_offers_this_matters_materials_only(matter):
+    from forms.context import FormContext
+    from forms.schemas import validate_form as service_validate
+    from services.form_context import MATTER_MATERIALS, materials_options
+
+    ctx = FormContext(options={MATTER_MATERIALS: materials_options(matter.code)})
+    base = {"missing_items_detail": "逐项说明", "notice_date": "2018-05-02"}
+    first = matter.materials[0].code
+    assert service_validate("supplement_notice.json", {**base, "missing_items": [first, "other"]}, ctx) == {}
+    foreign = "passports" if matter.code != "m06" else "eia_document"
+    problems = service_validate("supplement_notice.json", {**base, "missing_items": [first, foreign]}, ctx)
+    assert problems["missing_items"][0] == "Choose one of the offered values."
+
+
+def test_public_notices_name_publishing_tasks_of_the_diagram():
+    for matter in MATTERS:
+        model = load(CAT.diagram_path(matter))
+        publishing = {t for t in model.user_tasks()
+                      if model.properties(t)["formJsonSchemaFilename"] == "public_notice.json"}
+        assert {n.task for n in matter.public_notices} == publishing, matter.code
+    assert CAT.matter("m01").notice_min_working_days("publish_acceptance_public_notice") == 10
+    assert CAT.matter("m01").notice_min_working_days("publish_pre_approval_notice") == 5
+    assert CAT.matter("m01").notice_min_working_days("review") is None
 
 
 def test_refusals_require_reasons():
@@ -308,3 +336,18 @@ def test_loader_requires_a_materials_list(tmp_path):
     path.write_text(head + sep + "\n", encoding="utf-8")
     with pytest.raises(CatalogError, match=r"\(m11\): missing key 'materials'"):
         load_catalog(path)
+
+
+def test_a_second_notice_is_approved_by_the_window_lead():
+    """One-time notice means once: after a notice, a still-incomplete check leads to the 审批办 lead's approval."""
+    props = ACCEPTANCE.properties("approve_second_notice")
+    assert props["role"] == "lead" and props["formJsonSchemaFilename"] == "second_notice_approval.json"
+    lane = next(lane for lane in ACCEPTANCE.lanes.values()
+                if "approve_second_notice" in [ref.text for ref in lane.iter() if ref.tag.endswith("flowNodeRef")])
+    assert lane.get("name") == "审批办"
+    targets = {f.get("targetRef"): ACCEPTANCE.condition(f)
+               for f in ACCEPTANCE.outgoing("gw_notified_before")}
+    assert targets == {"gw_notice_merge": "supplement_notices == 0", "approve_second_notice": "supplement_notices > 0"}
+    assert "second_notice_reason" in form_schema("second_notice_approval.json")["required"]
+    roles = {m.properties(t).get("role") for m in ALL_MODELS for t in m.user_tasks()} - {None}
+    assert roles <= {"lead"}

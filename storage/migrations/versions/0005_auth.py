@@ -1,7 +1,7 @@
 """session generation per user; throttles shared by all processes (sign-in, applicant look-up)
 
 Revision ID: 0005_auth
-Revises: 0004_files
+Revises: 0007_domain
 Create Date: 2026-11-27
 """
 from alembic import op
@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0005_auth'
-down_revision = '0004_files'
+down_revision = '0007_domain'
 branch_labels = None
 depends_on = None
 
