@@ -33,6 +33,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.extensions["runonce.files"] = FileStore(app.config["FILES_DIR"])
 
+    from documents.settings import DocumentSettings
+    from services import documents
+
+    documents.configure(DocumentSettings.from_config(app.config))  # a bad number format stops the start here
+
     import web
 
     web.register(app)

@@ -122,6 +122,9 @@ def register_commands(app: Flask) -> None:
             from services.scheduler import ensure_started
 
             ensure_started(current_app._get_current_object())
+        from documents.render import warm_up
+
+        warm_up()  # the PDF renderer, before the first registration needs it
         waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
     @app.cli.command("scheduler")

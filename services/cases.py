@@ -22,7 +22,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import access, applicant_mail, audit_log, clock, credit_code, files, lanes, materials, trips
+from services import (
+    access,
+    applicant_mail,
+    audit_log,
+    clock,
+    credit_code,
+    documents,
+    files,
+    lanes,
+    materials,
+    trips,
+)
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -63,6 +74,7 @@ class CommandResult:
     version: int
     status: str
     new_tasks: list[str] = field(default_factory=list)
+    documents: list[documents.Issued] = field(default_factory=list)  # issued by this command
 
 
 # ---------------------------------------------------------------- helpers
@@ -297,6 +309,8 @@ def register_case(
             clock.refresh(session, case, wf)
             _save_case(session, case, wf, seen_version=0)
             _sync_tasks(session, case, wf, None, actor)
+        # The 收件回执, numbered and stored in this transaction (workflows/documents.toml: on_registration).
+        issued = documents.issue_on_registration(uow, case, actor=actor, data=start_data)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
@@ -304,6 +318,7 @@ def register_case(
                    "definition": f"{definition.process_id} v{definition.version}",
                    "materials": _materials_payload(session, received or ()),
                    "email_consent": case.email_consent_at is not None},
+            documents=[d.audit_entry() for d in issued],
         )
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
@@ -453,6 +468,7 @@ def complete_task(
                               "Reload the page to see the current state; nothing was saved."))
         wf = runtime.loads(case.state, compiled(case.definition))
         before = runtime.workflow_data(wf)
+        process_id = documents.task_process_id(wf, task_id)  # before it runs: a completed subprocess goes away
 
         def run() -> None:
             runtime.complete_task(wf, task_id, form_data)
@@ -473,14 +489,22 @@ def complete_task(
                                   new_task_specs=_spec_names(session, new_ids))
         materials.record_from_form(session, case.id, case.matter_code, task.form, form_data,
                                    actor=actor.username, task_id=task_id)
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        after = runtime.workflow_data(wf)
+        issued: list[documents.Issued] = []
+        if not (case.incident or "").startswith(f"{task.spec_name}:"):  # the task itself did not fail
+            # The document this step issues (workflows/documents.toml), numbered and stored in this transaction.
+            issued = documents.issue_for_task(uow, case, process_id=process_id, element_id=task.spec_name,
+                                              task_id=task_id, form=task.form, data={**after, **form_data},
+                                              actor=actor)
+        old, new = audit_log.changed(before, after)
         audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
-                         form=form_data, before=old, after=new)
+                         form=form_data, before=old, after=new,
+                         **({"documents": [d.audit_entry() for d in issued]} if issued else {}))
         if case.status in ("completed", "incident"):
             audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
                              after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
-        return CommandResult(case.id, version, case.status, new_ids)
+        return CommandResult(case.id, version, case.status, new_ids, issued)
 
 
 def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> None:
