@@ -220,6 +220,7 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
 def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
     if not task_ids:
         return []
+    session.flush()
     return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
 
 

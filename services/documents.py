@@ -449,3 +449,38 @@ def record_signed_for(uow: UnitOfWork, document_id: int, signed_on: date, actor:
                          document={"document_id": proof.id, "number": proof.number},
                          served=[row.number for row in served])
         uow.commit()
+
+
+def served_electronically(session: Session, case_id: int, at: datetime, *, how: str) -> list[str]:
+    """电子送达 by e-mail notice: the documents addressed to the applicant that are not served yet count as served
+    on the day the notice was sent (when the delivery is online). Returns their numbers (for the audit)."""
+    case = session.get(Case, case_id)
+    if case is None or case.delivery_mode != "online":
+        return []
+    served = []
+    for document in applicant_documents(session, case_id):
+        if document.served_on is None:
+            document.served_on = case_clock.beijing_date(at)
+            served.append(document.number)
+    if served:
+        audit_log.record(session, Actor.system("mailer"), "documents.served", case_id=case_id, how=how,
+                         after={"served_on": case_clock.beijing_date(at).isoformat(), "documents": served})
+    return served
+
+
+def applicant_download(uow: UnitOfWork, case_id: int, document_id: int, actor: Actor) -> Document:
+    """The applicant downloads a document addressed to them: the first download is its date of service
+    (电子送达), recorded with an audit event in the same transaction."""
+    with uow:
+        session = uow.session
+        document = session.get(Document, document_id)
+        if document is None or document.case_id != case_id or not document.addressed_to_applicant:
+            raise NotFound(N_("Document %(id)s does not exist."), id=document_id)
+        if record_first_download(session, document_id):
+            session.refresh(document)
+            audit_log.record(session, actor, "document.downloaded", case_id=case_id, document=document.number,
+                             after={"first_downloaded_at": document.first_downloaded_at.isoformat(),
+                                    "served_on": document.served_on.isoformat() if document.served_on else None})
+        uow.commit()
+        session.expunge(document)
+        return document

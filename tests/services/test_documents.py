@@ -24,6 +24,7 @@ from services import cases, documents, files
 from services.actors import Actor
 from services.errors import Conflict, Forbidden, InvalidInput
 from storage.models import AuditEvent, Document, DocumentSequence, HumanTask, StoredFile
+from workflows.catalog import shipped_catalog
 
 DEPARTMENT = "吉林省环境保护厅"
 APPLICANT = "吉林某化工有限公司"
@@ -151,7 +152,9 @@ def test_one_time_notice_lists_the_missing_items(installed):
                          ("acceptance_notice", "issue_acceptance")]
     docs = {d.kind: d for d in _documents(installed.uow, run.case_id)}
     text = _check_document(installed.uow, docs["supplement_notice"])
-    for item in ("营业执照或统一社会信用代码证明", "环境影响评价文件（报告书/报告表）", "2018年5月12日"):
+    # the scenario's notice: the matter's own item (by its catalog name) and the free-text "other"
+    application_form = shipped_catalog().matter("m02").material("application_form").name_zh
+    for item in (application_form, "其他（见补正要求）", "缺少授权委托书", "2018年5月12日"):
         assert item in text
     grant = _check_document(installed.uow, docs["grant_decision"])
     assert docs["grant_decision"].title == "准予行政许可决定书" and "第三十八条第一款" in grant
