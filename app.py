@@ -44,11 +44,55 @@ def create_app(overrides: dict | None = None) -> Flask:
     from cli import register_commands
 
     register_commands(app)
-    if app.config.get("SCHEDULER_ENABLED") and not app.testing:
-        from services.scheduler import start_with_app  # in-process scheduler (python app.py scheduler: own process)
-
-        start_with_app(app)
+    if not app.testing:
+        _start_when_schema_ready(app)
     return app
+
+
+SCHEMA_MESSAGES = {
+    "missing": "数据库尚未初始化：请先运行 `python app.py init-db`，然后重新启动。"
+               " / The database has no schema yet: run `python app.py init-db`, then start again.",
+    "outdated": "数据库结构需要升级：请先运行 `python app.py init-db`，然后重新启动。"
+                " / The database schema is out of date: run `python app.py init-db`, then start again.",
+    "unreachable": "无法连接数据库，请检查 DATABASE_URL。/ The database cannot be reached: check DATABASE_URL.",
+}
+
+
+def _start_when_schema_ready(app: Flask) -> None:
+    """Start the in-process scheduler (``python app.py scheduler`` runs it as its own process) only on a
+    database with the current schema; without it every tick and every page would fail with a traceback, so
+    say plainly what to do instead, and answer pages with that message (503) until the schema is there.
+
+    Under a command line nothing is checked here: ``init-db`` creates the schema, ``serve`` upgrades it first
+    and starts the scheduler itself, and the other commands never start it."""
+    import click
+
+    from services.scheduler import start_with_app
+    from storage.migrate import schema_state
+
+    scheduler = bool(app.config.get("SCHEDULER_ENABLED"))
+    if click.get_current_context(silent=True) is not None:
+        if scheduler:
+            start_with_app(app)
+        return
+    engine = app.extensions["runonce.engine"]
+    state = schema_state(engine)
+    if state == "current":
+        if scheduler:
+            start_with_app(app)
+        return
+    problem = SCHEMA_MESSAGES[state]
+    app.extensions["runonce.schema_problem"] = problem
+    app.logger.warning("%s（调度器未启动 / the scheduler was not started）", problem)
+
+    @app.before_request
+    def _schema_guard():
+        if "runonce.schema_problem" not in app.extensions:
+            return None
+        if schema_state(engine) == "current":  # init-db has run meanwhile: pages work again
+            app.extensions.pop("runonce.schema_problem", None)
+            return None
+        return app.response_class(problem + "\n", status=503, mimetype="text/plain")
 
 
 def uow_for(app: Flask, write: bool = True) -> UnitOfWork:

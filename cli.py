@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 
 from engine.errors import BpmnError
-from services import definitions, demo, users
+from services import definitions, demo, signin, users
 from services.actors import Actor
 from services.deploy_gate import DeployRefused
 from services.errors import ServiceError
@@ -89,6 +89,14 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(err)) from err
         click.echo(f"用户已创建 / user created: {username}")
 
+    @app.cli.command("unlock-sign-in")
+    @click.argument("username")
+    @click.option("--address", help="Also lift the lock of this client address.")
+    def unlock_sign_in(username: str, address: str | None) -> None:
+        """Lift the sign-in locks of a user name (from every address) and, with --address, of an address."""
+        cleared = signin.unlock(_uow(), username, Actor.system("cli"), address=address)
+        click.echo(f"已解除登录限制 / sign-in unlocked: {username} ({cleared})")
+
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Units, demo users and the eleven matters (idempotent)."""
@@ -138,9 +146,14 @@ def register_commands(app: Flask) -> None:
         Set SCHEDULER_ENABLED=0 for the web processes then; a database lease keeps one scheduler active."""
         import logging
 
+        from app import SCHEMA_MESSAGES
         from services import clock
         from services.scheduler import run_standalone
+        from storage.migrate import schema_state
 
+        state = schema_state(current_app.extensions["runonce.engine"])
+        if state != "current":  # every tick would fail: say what to do instead
+            raise click.ClickException(SCHEMA_MESSAGES[state])
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         clock.install_from_env()
         click.echo("调度器已启动 / scheduler running" if not once else "调度任务执行一次 / running every job once")

@@ -74,7 +74,7 @@ def fill(session: Session, n_cases: int, seed: int = 7) -> dict[str, int]:
                     "unit_code": code,
                     "locale": "zh_CN",
                     "active": True,
-                    "failed_logins": 0,
+                    "session_generation": 0,
                     "created_at": now,
                 }
             )

@@ -22,7 +22,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.errors import DataError, ScriptError
 from forms.schemas import UnknownForm, validate_form
-from services import applicant_mail, audit_log, clock, credit_code, documents, files, lanes, materials, trips
+from services import (
+    access,
+    applicant_mail,
+    audit_log,
+    clock,
+    credit_code,
+    documents,
+    files,
+    lanes,
+    materials,
+    trips,
+)
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -342,11 +353,16 @@ def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
+        if task.state != "ready":
+            raise Conflict(N_("This task is no longer open."))
         if task.claimed_by is None:
             return
         is_lead = actor.has_role("lead", "admin") and actor.works_lane(task.lane)
         if task.claimed_by != actor.user_id and not is_lead:
-            raise Forbidden(N_("Only the person who claimed this task or the unit lead can release it."))
+            if not actor.works_lane(task.lane):
+                raise Forbidden(N_("Only the person who claimed this task or the unit lead can release it."))
+            # Someone of the unit whose claim was taken over (reassigned) in the meantime: a lost race.
+            raise Conflict(N_("This task is claimed by someone else."))
         previous = session.get(User, task.claimed_by)
         result = session.execute(
             update(HumanTask).where(HumanTask.id == task_id, HumanTask.claimed_by == task.claimed_by)
@@ -394,6 +410,19 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
         uow.commit()
 
 
+def completion_conflict(task: HumanTask, case: Case | None, actor: Actor) -> Conflict | None:
+    """Why completing `task` now would fail because someone else acted first (the task closed, claimed by
+    another, the case no longer active), or None. A page answers such a refusal 409 with this message."""
+    if task.state != "ready":
+        return Conflict(N_("This task was already completed or cancelled."))
+    # The applicant's own online answer (supplements) supersedes a clerk's claim on the receiving task.
+    if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
+        return Conflict(N_("This task is claimed by someone else."))
+    if case is not None and case.status != "active":
+        return Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
+    return None
+
+
 def complete_task(
     uow: UnitOfWork,
     task_id: str,
@@ -412,11 +441,9 @@ def complete_task(
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
         if not actor.has_task_role(task.role):
             raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
-        if task.state != "ready":
-            raise Conflict(N_("This task was already completed or cancelled."))
-        # The applicant's own online answer (supplements) supersedes a clerk's claim on the receiving task.
-        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
-            raise Conflict(N_("This task is claimed by someone else."))
+        conflict = completion_conflict(task, None, actor)
+        if conflict is not None:
+            raise conflict
         if task.form:
             context = form_context(session, matter_code=task.matter_code, task_name=task.spec_name, actor=actor)
             try:
@@ -433,8 +460,9 @@ def complete_task(
         if foreign:
             raise InvalidInput(N_("The form has errors; see the marked fields."), foreign)
         case = _get_case(session, task.case_id)
-        if case.status != "active":
-            raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
+        conflict = completion_conflict(task, case, actor)
+        if conflict is not None:
+            raise conflict
         seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
         if expected_version is not None and expected_version != seen:
             raise Conflict(N_("This case was changed by someone else in the meantime. "
@@ -486,8 +514,8 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
     with uow:
         session = uow.session
         case = _get_case(session, case_id)
-        if not actor.has_role("window", "lead", "admin", "system"):
-            raise Forbidden(N_("Only the window or a unit lead can withdraw a case."))
+        if not access.may_withdraw(session, actor, case):
+            raise Forbidden(N_("Only the window lead or a lead of a unit handling this case can withdraw it."))
         if case.status not in ("active", "incident"):
             raise Conflict(N_("This case is %(status)s and cannot be withdrawn."), status=case.status)
         seen, before = case.version, case.status

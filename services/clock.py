@@ -44,7 +44,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import clock as engine_clock
 from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalendar, YearNotice
 from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
-from services import audit_log
+from services import access, audit_log
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.uow import UnitOfWork
@@ -62,7 +62,6 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-LEADERSHIP_UNIT = "leadership"  # 厅领导: its leads approve extensions (行政许可法 Art.42)
 DEFAULT_EXTENSION_LIMIT = 10  # working days, Art.42, when the catalog names no other
 FLAG_UNCOVERED = "uncovered_year"
 ENV_START = "RUNONCE_CLOCK_START"
@@ -631,15 +630,6 @@ def uncovered_years(session: Session) -> dict[int, int]:
 # ================================================================ commands
 
 
-def _is_leadership_lead(session: Session, actor: Actor) -> bool:
-    if not actor.has_role("lead"):
-        return False
-    if actor.unit_code == LEADERSHIP_UNIT:
-        return True
-    unit = session.get(Unit, LEADERSHIP_UNIT)
-    return unit is not None and unit.name_zh in actor.lanes
-
-
 def extend_deadline(uow: UnitOfWork, case_id: int, working_days: int, reason: str, actor: Actor) -> ClockResult:
     """Extend a case's limit by ``working_days`` (行政许可法 Art.42: +10 working days with the approval of the
     department's head, the reasons told to the applicant).  Only a lead of 厅领导 or an admin; audited."""
@@ -653,7 +643,7 @@ def extend_deadline(uow: UnitOfWork, case_id: int, working_days: int, reason: st
         raise InvalidInput(N_("The form has errors; see the marked fields."), errors)
     with uow:
         session = uow.session
-        if not (actor.has_role("admin", "system") or _is_leadership_lead(session, actor)):
+        if not access.may_extend(session, actor):
             raise Forbidden(N_("Only department leadership can extend a time limit."))
         case = session.get(Case, case_id)
         if case is None:

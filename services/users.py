@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from services import audit_log
 from services.actors import Actor
-from services.errors import N_, Conflict, InvalidInput
+from services.errors import N_, Conflict, Forbidden, InvalidInput
 from services.uow import UnitOfWork
 from storage.models import ROLES, Unit, User, UserRole
 
@@ -82,3 +82,58 @@ def create_user(
 
 def password_matches(user: User, password: str) -> bool:
     return check_password_hash(user.password_hash, password)
+
+
+# ---------------------------------------------------------------- sessions and passwords
+
+
+def session_is_current(user: User, generation: object) -> bool:
+    """A signed-in session is valid only while it carries the user's current session generation."""
+    return isinstance(generation, int) and not isinstance(generation, bool) and generation == user.session_generation
+
+
+def end_sessions(uow: UnitOfWork, user_id: int) -> None:
+    """Sign the user out everywhere: every session issued so far stops working (signing out does this)."""
+    with uow:
+        session = uow.session
+        session.execute(
+            update(User).where(User.id == user_id)
+            .values(session_generation=User.session_generation + 1)
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()
+
+
+def change_password(uow: UnitOfWork, user_id: int, current: str, new: str, actor: Actor,
+                    address: str | None = None) -> int:
+    """Check the current password, store the new one and end every other session; audited. Returns the new
+    session generation (the caller's own session is given it, so it stays signed in). A wrong current
+    password counts as a failed sign-in of that user from that address (services.signin)."""
+    from services import signin, throttle
+
+    errors: dict[str, str] = {}
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new_password"] = N_("Too short: at least %(limit)s characters.") % {"limit": MIN_PASSWORD_LENGTH}
+    elif new == current:
+        errors["new_password"] = N_("Choose a password different from the current one.")
+    policy = signin.SignInPolicy()
+    with uow:
+        session = uow.session
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            raise Forbidden(N_("This account is disabled. Ask the administrator."))
+        key, addr = signin.name_key(user.username), address or "-"
+        if throttle.locked_until(session, policy.pair, key, addr):
+            raise Forbidden(N_("Too many wrong passwords from your connection; try again later."))
+        if not password_matches(user, current):
+            throttle.record_failure(session, policy.pair, key, addr)
+            uow.commit()
+            raise InvalidInput(N_("The password was not changed; see the marked fields."),
+                               {"current_password": N_("The current password is wrong."), **errors})
+        if errors:
+            raise InvalidInput(N_("The password was not changed; see the marked fields."), errors)
+        user.password_hash = generate_password_hash(new, method=PASSWORD_METHOD)
+        user.session_generation += 1
+        audit_log.record(session, actor, "user.password_changed", after={"username": user.username})
+        uow.commit()
+        return user.session_generation

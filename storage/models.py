@@ -48,8 +48,13 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # No longer written: sign-in failures are counted in `throttles` (by account and by client address) since
+    # migration 0005_auth. Kept, because dropping them would rebuild the users table on SQLite.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Stored in each signed-in session and checked on every request: signing out or changing the password
+    # increments it, so every session cookie issued before stops working (server-side revocation).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     roles: Mapped[list[UserRole]] = relationship(
@@ -434,3 +439,22 @@ class Document(Base):
     served_on: Mapped[date | None] = mapped_column(Date)
     first_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     service_proof_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+
+
+# ---- sign-in and look-up throttling (migration 0005_auth) ----------------------------------------------------
+
+
+class Throttle(Base):
+    """Failures counted per scope and subject, shared by every process (services.throttle). The subject and
+    detail are SHA-256 hashes of what is counted (a user name as typed, a client address, a reference number),
+    so no such value is stored in clear and every key has the same size."""
+
+    __tablename__ = "throttles"
+
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # e.g. signin_pair, lookup_address
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(64), primary_key=True, default="")  # e.g. the address of a pair
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

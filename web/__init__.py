@@ -17,12 +17,13 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from web import i18n, labels, security
+from web import edge, i18n, labels, security
 
 csrf = CSRFProtect()
 
 
 def register(app: Flask) -> None:
+    edge.init_app(app)  # first: its bounded <int:> converter applies to the rules as blueprints add them
     if app.config.get("TRUST_PROXY_HOPS"):
         # Behind a reverse proxy every client shares the proxy's address; the look-up throttles need the real one.
         from werkzeug.middleware.proxy_fix import ProxyFix

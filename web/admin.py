@@ -7,7 +7,6 @@ Every change goes through ``services.clock`` (audited there); this module only r
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from services.errors import InvalidInput, ServiceError
 from storage.models import Case, HolidayNotice, MatterSetting, Unit
 from web.common import actor, flash_service_error, reader, roles_required, uow
 from web.i18n import current_language, error_text, field_error_text
+from web.inputs import MSG_JSON_INVALID, InputProblem, parse_int, parse_json
 from workflows.catalog import Limit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -38,6 +38,7 @@ PROMISED_UNITS = (
     ("days", lazy_gettext("calendar days")),
 )
 INCIDENT_LIMIT = 200
+MAX_CORRECTIONS = 64 * 1024  # corrected data typed into the incident form (a JSON object of a few keys)
 
 
 # ================================================================ reading dates typed by a person
@@ -136,13 +137,11 @@ def check_holiday_form(form: HolidayForm) -> ParsedNotice | None:
     """Parse and check the form; on problems put a message on each field concerned and return None."""
     errors: dict[str, str] = {}
     year_text = (form.year.data or "").strip()
-    year: int | None = None
+    year = parse_int(year_text, minimum=YEAR_RANGE[0], maximum=YEAR_RANGE[1])
     if not year_text:
         errors["year"] = _("This field is required.")
-    elif not year_text.isdigit() or not YEAR_RANGE[0] <= int(year_text) <= YEAR_RANGE[1]:
+    elif year is None:
         errors["year"] = _("Enter a year between %(first)s and %(last)s.", first=YEAR_RANGE[0], last=YEAR_RANGE[1])
-    else:
-        year = int(year_text)
     holidays, bad_holidays = parse_dates(form.holidays.data)
     workdays, bad_workdays = parse_dates(form.workdays.data)
     for name, bad in (("holidays", bad_holidays), ("workdays", bad_workdays)):
@@ -347,9 +346,9 @@ def render_page(holiday_form: HolidayForm | None = None, matter_input: dict[str,
     with reader() as r:
         session = r.session
         form = holiday_form or HolidayForm(formdata=None)
-        wanted = request.args.get("year", "")
-        if holiday_form is None and wanted.isdigit() and YEAR_RANGE[0] <= int(wanted) <= YEAR_RANGE[1]:
-            _prefill(form, int(wanted), session)
+        wanted = parse_int(request.args.get("year", ""), minimum=YEAR_RANGE[0], maximum=YEAR_RANGE[1])
+        if holiday_form is None and wanted is not None:
+            _prefill(form, wanted, session)
         files, file_problem = _file_notices()
         rows = session.execute(select(HolidayNotice).order_by(HolidayNotice.year)).scalars().all()
         covered: dict[int, CoveredYear] = {
@@ -457,10 +456,10 @@ def _check_matter_input(matter: Any, values: dict[str, str]) -> tuple[int | None
         return None, None, errors
     if unit not in dict(PROMISED_UNITS):
         errors["promised_unit"] = _("Choose one of the offered values.")
-    if not text.isdigit() or not 1 <= int(text) <= 365:
+    value = parse_int(text, minimum=1, maximum=365)
+    if value is None:
         errors["promised_value"] = _("Enter a whole number from %(first)s to %(last)s.", first=1, last=365)
         return None, None, errors
-    value = int(text)
     statutory = [matter.statutory_limit, *matter.statutory_limit_by_report_type.values()]
     comparable = [s for s in statutory if s is not None and s.unit == unit and s.value is not None]
     shortest = min(comparable, key=lambda s: s.value, default=None)
@@ -518,13 +517,16 @@ def retry_incident(case_id: int):
     corrections: dict[str, Any] | None = None
     if text:
         try:
-            corrections = json.loads(text)
-        except ValueError:
+            corrections = parse_json(text, max_bytes=MAX_CORRECTIONS)
+        except InputProblem as problem:
+            if problem.msgid != MSG_JSON_INVALID:  # too large, too deep, a bad character: say which
+                flash(_(problem.msgid) % problem.params if problem.params else _(problem.msgid), "error")
+                return render_page(retry_input={case_id: text[:MAX_CORRECTIONS]}, status=422)
             corrections = None
         if not isinstance(corrections, dict):
             flash(_("Corrected data must be a JSON object, e.g. {\"field\": \"value\"}; nothing was retried."),
                   "error")
-            return render_page(retry_input={case_id: text}, status=422)
+            return render_page(retry_input={case_id: text[:MAX_CORRECTIONS]}, status=422)
     try:
         result = cases.retry_incident(uow(), case_id, actor(), corrections)
     except ServiceError as err:

@@ -7,8 +7,8 @@ after a redirect (kept in the applicant's own session, so a reload does not subm
 
 Looking up: reference number + lookup code. A wrong code answers exactly like an unknown reference (same page,
 same status), so neither reveals whether a reference exists; failed look-ups are slowed per client address and
-per reference, and a client address with too many failures is refused for a while (``LookupThrottle``).
-The throttle lives in the process: with several worker processes each keeps its own count.
+per reference, and a client address with too many failures is refused for a while (``services.lookup_guard``:
+counted in the database, so every worker process sees the same counts).
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -33,7 +30,7 @@ from wtforms import BooleanField, RadioField, StringField, TextAreaField, Valida
 from wtforms.validators import DataRequired, Email, InputRequired, Length
 
 from forms.widgets import FileRefField, Optional, Required, choices
-from services import cases, file_types, files, materials
+from services import cases, file_types, files, lookup_guard, materials
 from services.actors import Actor
 from services.errors import ServiceError
 from storage.models import Case, HumanTask
@@ -296,78 +293,15 @@ def submitted():
 # -- looking a case up -----------------------------------------------------------------------------------------------
 
 
-class LookupThrottle:
-    """Failed look-ups in a sliding window, per key (client address, reference number).
-
-    Up to ``free`` failures cost nothing; each further one answers ``delay`` seconds more slowly (capped); a key
-    with ``limit`` failures is refused until its oldest failure leaves the window. Only client addresses are
-    ever refused (``lock=True``): refusing by reference would let anyone lock an applicant out of their case.
-    """
-
-    def __init__(self, max_keys: int = 10_000) -> None:
-        self._lock = threading.Lock()
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self.max_keys = max_keys
-
-    def _recent(self, key: str, now: float, window: float) -> deque[float]:
-        stamps = self._failures.get(key)
-        if stamps is None:
-            return deque()
-        while stamps and stamps[0] <= now - window:
-            stamps.popleft()
-        if not stamps:
-            del self._failures[key]
-        return stamps
-
-    def retry_after(self, key: str, now: float, window: float, limit: int) -> float:
-        """Seconds until `key` may try again (0: now)."""
-        with self._lock:
-            stamps = self._recent(key, now, window)
-            if len(stamps) < limit:
-                return 0.0
-            return max(1.0, stamps[len(stamps) - limit] + window - now)
-
-    def fail(self, keys: Iterable[str], now: float, window: float) -> int:
-        """Record one failure under each key; returns the largest recent count among them."""
-        worst = 0
-        with self._lock:
-            for key in keys:
-                stamps = self._recent(key, now, window)
-                stamps.append(now)
-                self._failures[key] = stamps
-                self._failures.move_to_end(key)
-                worst = max(worst, len(stamps))
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
-        return worst
-
-    def clear(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-
-throttle = LookupThrottle()
-
-
-def _settings() -> dict[str, float]:
+def _lookup_policy() -> lookup_guard.LookupPolicy:
     config = current_app.config
-    return {
-        "window": float(config.get("APPLICANT_LOOKUP_WINDOW", 15 * 60)),
-        "limit": int(config.get("APPLICANT_LOOKUP_LIMIT", 10)),
-        "free": int(config.get("APPLICANT_LOOKUP_FREE", 3)),
-        "delay": float(config.get("APPLICANT_LOOKUP_DELAY", 1.0)),
-        "delay_max": float(config.get("APPLICANT_LOOKUP_DELAY_MAX", 5.0)),
-    }
-
-
-def _client_key() -> str:
-    return f"addr:{request.remote_addr or '-'}"
-
-
-def _slow_down(failures: int, settings: dict[str, float]) -> None:
-    extra = failures - settings["free"]
-    if extra > 0 and settings["delay"] > 0:
-        time.sleep(min(settings["delay"] * extra, settings["delay_max"]))
+    return lookup_guard.LookupPolicy(
+        window=timedelta(seconds=float(config.get("APPLICANT_LOOKUP_WINDOW", 15 * 60))),
+        limit=int(config.get("APPLICANT_LOOKUP_LIMIT", 10)),
+        free=int(config.get("APPLICANT_LOOKUP_FREE", 3)),
+        delay=float(config.get("APPLICANT_LOOKUP_DELAY", 1.0)),
+        delay_max=float(config.get("APPLICANT_LOOKUP_DELAY_MAX", 5.0)),
+    )
 
 
 def _normalise_reference(value: str | None) -> str:
@@ -480,10 +414,8 @@ def track():
     problem: str | None = None
     status = 200
     if form.validate_on_submit():
-        settings = _settings()
-        now = time.monotonic()
-        client = _client_key()
-        wait = throttle.retry_after(client, now, settings["window"], int(settings["limit"]))
+        policy = _lookup_policy()
+        wait = lookup_guard.retry_after(uow(), request.remote_addr, policy)
         if wait:
             status = 429
             problem = _(
@@ -497,8 +429,9 @@ def track():
 
                 grant(result.case_id)
             if result is None:
-                failures = throttle.fail([client, f"ref:{form.reference.data}"], now, settings["window"])
-                _slow_down(failures, settings)
+                delay = lookup_guard.record_failure(uow(), request.remote_addr, form.reference.data, policy)
+                if delay:
+                    time.sleep(delay)
                 status = 404
                 problem = _(
                     "No case matches this reference number and lookup code. Check both on your "

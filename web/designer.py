@@ -30,7 +30,9 @@ from services.deploy_gate import DeployRefused, GateProblem
 from services.errors import NotFound, ServiceError
 from storage.models import ProcessDefinition
 from web.common import actor, flash_service_error, reader, roles_required, uow
+from web.edge import accepts_json
 from web.i18n import current_language, error_text
+from web.inputs import parse_int
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 
@@ -346,7 +348,8 @@ def _posted() -> tuple[str, str | None, int | None]:
     note = payload.get("note")
     note = (note.strip()[:MAX_NOTE] or None) if isinstance(note, str) else None
     base = payload.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
+    # a JSON integer within the database's range (not a bool, not a string of digits)
+    if base is not None and (not isinstance(base, int) or parse_int(base) is None):
         raise _BadRequest(_no_base_message())
     return xml, note, base
 
@@ -437,24 +440,28 @@ def _run(process_id: str | None, *, deploy: bool):
 
 
 @bp.post("/processes/<process_id>/deploy")
+@accepts_json
 @roles_required("designer")
 def deploy_edit(process_id: str):
     return _run(process_id, deploy=True)
 
 
 @bp.post("/processes/<process_id>/check")
+@accepts_json
 @roles_required("designer")
 def check_edit(process_id: str):
     return _run(process_id, deploy=False)
 
 
 @bp.post("/new/deploy")
+@accepts_json
 @roles_required("designer")
 def deploy_new():
     return _run(None, deploy=True)
 
 
 @bp.post("/new/check")
+@accepts_json
 @roles_required("designer")
 def check_new():
     return _run(None, deploy=False)

@@ -1,23 +1,88 @@
-"""Error pages (403/404/409/422, CSRF failures, oversized uploads) that say what happened and what to do."""
+"""Error pages (400/403/404/409/413/415/422, CSRF failures, refused input, database errors caused by input,
+and a plain page for anything unexpected) that say what happened and what to do; never a traceback."""
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+import logging
+
+from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.errors import ServiceError
+from web.edge import BadInput, same_site_path
 from web.i18n import error_text
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 def _page(status: int, title: str, message: str, hint: str | None = None):
+    if _wants_json():
+        return jsonify({"ok": False, "error": "invalid" if status < 500 else "failed", "message": message}), status
     return render_template(
-        "errors/error.html", status=status, title=title, message=message, hint=hint, back=request.referrer
+        "errors/error.html", status=status, title=title, message=message, hint=hint,
+        back=same_site_path(request.referrer),
     ), status
 
 
+def _input_caused(err: StatementError) -> bool:
+    """A database error that the values sent caused: the server refused a value (DataError: out of range,
+    NUL in text, bad encoding), or a value could not even be bound (no DBAPI error underneath)."""
+    if isinstance(err, DataError):
+        return True
+    return not isinstance(err, DBAPIError) and isinstance(err.orig, ValueError | OverflowError | TypeError)
+
+
 def init_app(app: Flask) -> None:
+    @app.errorhandler(BadInput)
+    def bad_input(err: BadInput):
+        return _page(
+            err.code or 400,
+            _("Cannot be accepted"),
+            _(err.msgid) % err.params if err.params else _(err.msgid),
+            _("Go back, correct what was sent and try again."),
+        )
+
+    @app.errorhandler(StatementError)
+    def database_refused(err: StatementError):
+        if not _input_caused(err):
+            raise err
+        # Inputs are bounded at the edge (web.edge, web.inputs); reaching here means a bound is missing.
+        log.warning("database refused a value sent to %s %s: %s", request.method, request.path, err.orig)
+        return _page(
+            400,
+            _("Cannot be accepted"),
+            _("A value sent cannot be stored (out of range or not allowed)."),
+            _("Go back, correct what was sent and try again."),
+        )
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(err: InternalServerError):
+        # Flask has logged the exception with its traceback; the person gets a plain page without it. The
+        # page does not extend base.html, which reads the database (that may be what failed).
+        try:
+            body = render_template("errors/internal.html")
+        except Exception:  # noqa: BLE001 - the last resort must not fail itself
+            body = "服务器内部错误，已记录。请稍后重试。 / Internal error; it has been logged."
+        if _wants_json():
+            return jsonify({"ok": False, "error": "failed", "message": "服务器内部错误，已记录。请稍后重试。"}), 500
+        return body, 500
+
+    @app.errorhandler(415)
+    def unsupported(err: HTTPException):
+        return _page(
+            415,
+            _("Cannot be accepted"),
+            _("This address accepts form submissions only, not JSON."),
+            _("Go back, correct what was sent and try again."),
+        )
+
     @app.errorhandler(403)
     def forbidden(err: HTTPException):
         return _page(

@@ -16,10 +16,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, request, send_file
 from flask_login import login_required
 
-from services import files
+from services import access, files
 from services.case_file import PREVIEWABLE
 from storage.models import Case, StoredFile
-from web.common import reader
+from web.common import actor, reader
 
 bp = Blueprint("files", __name__)
 
@@ -44,8 +44,6 @@ def content_disposition(kind: str, name: str) -> str:
 @bp.get("/files/<file_id>")
 @login_required
 def download(file_id: str):
-    from web.handler import may_view_case  # the case-access rule (moving to services.access)
-
     with reader() as r:
         row = files.get(r.session, file_id)
         if row is None or row.case_id is None:  # applicants' files before their case exists are not served here
@@ -53,7 +51,7 @@ def download(file_id: str):
         case = r.session.get(Case, row.case_id)
         if case is None:
             abort(404)
-        if not may_view_case(r.session, case):
+        if not access.may_view_case(r.session, actor(), case):
             abort(403)
         path = r.files.path(row.sha256)
     return stored_file_response(row, path, inline=request.args.get("inline") == "1")

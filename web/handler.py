@@ -20,18 +20,20 @@ from wtforms.validators import InputRequired, Length
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import case_file, cases, clock, documents, files
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from services import access, case_file, cases, clock, documents, files
+from services.errors import Conflict, InvalidInput, ServiceError
 from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
 from web import case_view, labels, queries, uploads
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
+from web.inputs import page_number, parse_int
+from web.redirects import next_target
 
 bp = Blueprint("handler", __name__)
 
-WORK_ROLES = ("handler", "window", "lead")
+WORK_ROLES = access.WORK_ROLES
 
 
 def ui_schema_name(form_name: str) -> str:
@@ -80,10 +82,7 @@ def _filter_from_args(page_size: int) -> queries.WorklistFilter:
     due = args.get("due", "")
     if due not in queries.DUE_FILTERS:
         due = ""
-    try:
-        page = max(1, int(args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(args.get("page"))
     return queries.WorklistFilter(
         view=view,
         matter=args.get("matter") or None,
@@ -148,69 +147,45 @@ def worklist():
 
 
 def _back_to(task_id: str) -> str:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("handler.task", task_id=task_id)
+    return next_target(url_for("handler.task", task_id=task_id))
+
+
+# A refusal of these commands (409 lost race, 403, 404) is answered with its status and the service's message
+# (web.errors); the page links back to where the person came from.
 
 
 @bp.post("/tasks/<task_id>/claim")
 @roles_required(*WORK_ROLES)
 def claim(task_id: str):
-    try:
-        cases.claim_task(uow(), task_id, actor())
-        flash(_("You claimed this task; it is now on your list."), "success")
-    except (Conflict, Forbidden, NotFound) as err:
-        flash_service_error(err)
+    cases.claim_task(uow(), task_id, actor())
+    flash(_("You claimed this task; it is now on your list."), "success")
     return redirect(_back_to(task_id))
 
 
 @bp.post("/tasks/<task_id>/release")
 @roles_required(*WORK_ROLES)
 def release(task_id: str):
-    try:
-        cases.release_task(uow(), task_id, actor())
-        flash(_("The task is released: anyone in the unit can claim it now."), "success")
-    except (Conflict, Forbidden, NotFound) as err:
-        flash_service_error(err)
+    cases.release_task(uow(), task_id, actor())
+    flash(_("The task is released: anyone in the unit can claim it now."), "success")
     return redirect(_back_to(task_id))
 
 
 @bp.post("/tasks/<task_id>/reassign")
 @roles_required("lead")
 def reassign(task_id: str):
-    try:
-        to_user = int(request.form.get("user_id", ""))
-    except ValueError:
+    to_user = parse_int(request.form.get("user_id", ""), minimum=1)
+    if to_user is None:
         flash(_("Choose the colleague who should do this task."), "error")
         return redirect(_back_to(task_id))
     try:
         cases.reassign_task(uow(), task_id, to_user, actor())
         flash(_("The task was reassigned."), "success")
-    except (Conflict, Forbidden, NotFound, InvalidInput) as err:
+    except InvalidInput as err:  # a colleague of another unit: shown on the page it came from
         flash_service_error(err)
     return redirect(_back_to(task_id))
 
 
 # ---------------------------------------------------------------- task page
-
-
-def _may_view_task(session: Session, task: HumanTask, case: Case) -> bool:
-    """Whoever may see the case may read its tasks (read-only when they may not act); the task's own unit,
-    claimant and completer always may."""
-    me = actor()
-    return (
-        (task.lane is not None and task.lane in me.lanes)
-        or (me.user_id is not None and me.user_id in (task.claimed_by, task.completed_by))
-        or may_view_case(session, case)
-    )
-
-
-def _may_work(task: HumanTask, case: Case) -> bool:
-    """May claim and work on the task (the service decides again when the command runs)."""
-    me = actor()
-    return (task.state == "ready" and case.status == "active" and me.has_role(*WORK_ROLES)
-            and task.lane in me.lanes | {None} and me.has_task_role(task.role))
 
 
 def why_read_only(task: HumanTask, case: Case, claimer: str | None) -> str | None:
@@ -265,7 +240,7 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": _may_work(task, case),
+        "can_work": access.may_work_task(me, task, case),
         "read_only_reason": why_read_only(task, case, claimer),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
@@ -279,7 +254,7 @@ def task(task_id: str):
         if row is None:
             abort(404)
         case = row.case
-        if not _may_view_task(r.session, row, case):
+        if not access.may_view_task(r.session, actor(), row, case):
             abort(403)
         context = _task_context(row, case, r.session)
         form_ctx = form_context(r.session, matter_code=row.matter_code, task_name=row.spec_name, actor=actor())
@@ -301,10 +276,20 @@ def task(task_id: str):
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
     acting = context["can_work"] and context["read_only_reason"] is None
+    kept: list[tuple[str, str]] = []
     if request.method == "POST" and not acting:
         # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
-        status = 403
-        flash(_("Nothing was saved."), "error")
+        # Someone else acting first since the page was loaded (the task closed or claimed, the case ended) is
+        # a lost race: 409 with the plain message and what was typed shown; anything else is a 403.
+        conflict = cases.completion_conflict(row, case, actor()) if access.works_task_lane(actor(), row) else None
+        if conflict is not None:
+            status = 409
+            flash(error_text(conflict) + " " + _("Nothing was saved."), "error")
+            if form_cls is not None:
+                kept = _typed(form_cls(), spec)
+        else:
+            status = 403
+            flash(_("Nothing was saved."), "error")
     elif form_cls is not None and request.method == "POST":
         form = form_cls()
         uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
@@ -383,8 +368,19 @@ def task(task_id: str):
         case_file=record,
         own_record=own,
         current_answers=current,
+        kept=kept,
         **context,
     ), status
+
+
+def _typed(form: FlaskForm, spec: FormSpec | None) -> list[tuple[str, str]]:
+    """What was typed into a refused form, as (label, text), to show it (files are not repeated)."""
+    kept = []
+    for field in spec.fields if spec else []:
+        value = form[field.name].data if field.name in form else None
+        if value not in (None, "", [], False) and not hasattr(value, "filename"):
+            kept.append((field.title, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return kept
 
 
 def _answers(form: FlaskForm) -> dict[str, Any]:
@@ -396,31 +392,6 @@ def _answers(form: FlaskForm) -> dict[str, Any]:
 # ---------------------------------------------------------------- case page
 
 
-def may_view_case(session, case: Case) -> bool:
-    me = actor()
-    if me.has_role("window", "supervisor", "admin"):
-        return True
-    if may_extend(session):  # department leadership approves extensions of any case (行政许可法 Art.42)
-        return True
-    if me.lanes & queries.case_lanes(session, case.id):
-        return True
-    mine = session.execute(
-        select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.claimed_by == me.user_id).limit(1)
-    ).first()
-    return mine is not None
-
-
-def may_extend(session) -> bool:
-    """Whoever ``clock.extend_deadline`` accepts: an admin, or a lead of 厅领导."""
-    me = actor()
-    return me.has_role("admin") or clock._is_leadership_lead(session, me)
-
-
-def may_withdraw() -> bool:
-    """Whoever ``cases.withdraw_case`` accepts: the window, a lead, an admin."""
-    return actor().has_role("window", "lead", "admin")
-
-
 @contextmanager
 def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
     """The case and an open read session, or 404/403."""
@@ -428,7 +399,7 @@ def viewable_case(case_id: int) -> Iterator[tuple[Case, Session]]:
         case = r.session.get(Case, case_id)
         if case is None:
             abort(404)
-        if not may_view_case(r.session, case):
+        if not access.may_view_case(r.session, actor(), case):
             abort(403)
         yield case, r.session
 
@@ -463,7 +434,8 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
     flag = clock.describe_flag(case.clock_flag)
     extendable = (case.status == "active" and case.accepted_on is not None and row is not None
                   and row.stopped_on is None)
-    permitted = may_extend(session)
+    permitted = access.may_extend(session, actor())
+    may_withdraw = access.may_withdraw(session, actor(), case)
     return {
         "flag_text": _(flag[0]) % flag[1] if flag else None,
         "flag_year": clock.flag_year(case.clock_flag),
@@ -471,7 +443,8 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
         "extension_left": max(allowed - used, 0),
         "may_extend": permitted,
         "can_extend": extendable and allowed > used and permitted,
-        "can_withdraw": case.status in ("active", "incident") and may_withdraw(),
+        "may_withdraw": may_withdraw,
+        "can_withdraw": case.status in ("active", "incident") and may_withdraw,
     }
 
 
@@ -494,7 +467,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
     if withdraw_form is None:
         withdraw_form = WithdrawForm(formdata=None, prefix="withdraw")
     else:
-        clock_context["can_withdraw"] = may_withdraw()
+        clock_context["can_withdraw"] = clock_context["may_withdraw"]
     return render_template(
         "handler/case.html",
         case=case,
@@ -526,24 +499,24 @@ def extend_case(case_id: int):
         pass
     form = ExtendForm(prefix="extend")
     if form.validate():
-        text = (form.working_days.data or "").strip()
-        if not text.isdigit() or int(text) < 1:
+        days = parse_int(form.working_days.data or "", minimum=1)
+        if days is None:
             form.working_days.errors = [_("Enter a whole number of working days (at least 1).")]
         else:
             try:
-                result = clock.extend_deadline(uow(), case_id, int(text), form.reason.data, actor())
+                result = clock.extend_deadline(uow(), case_id, days, form.reason.data, actor())
             except ServiceError as err:
                 return render_case(case_id, extend_form=form, status=show_refusal(form, err))
             due = result.due_on.isoformat() if result.due_on else "—"
             flash(_("The time limit is extended by %(n)s working days; the case is now due on %(date)s.",
-                    n=int(text), date=due), "success")
+                    n=days, date=due), "success")
             return redirect(url_for("handler.case", case_id=case_id))
     flash(_("The time limit was not extended: see the marked fields."), "error")
     return render_case(case_id, extend_form=form, status=422)
 
 
 @bp.post("/cases/<int:case_id>/withdraw")
-@roles_required("window", "lead")
+@roles_required("lead")
 def withdraw_case(case_id: int):
     with viewable_case(case_id):
         pass

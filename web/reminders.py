@@ -20,6 +20,8 @@ from services import clock, reminders
 from services.errors import NotFound
 from web.common import actor, reader, uow
 from web.i18n import current_language
+from web.inputs import page_number
+from web.redirects import next_target
 
 bp = Blueprint("reminders", __name__, url_prefix="/reminders")
 PAGE_SIZE = 30
@@ -52,12 +54,6 @@ def reminder_text(item: reminders.ReminderItem) -> str:
     return item.text(current_language(), gettext(msgid) if msgid else None)
 
 
-def _safe_next(default: str) -> str:
-    target = request.form.get("next") or request.args.get("next") or ""
-    # Only paths of this site (no scheme, no host, no protocol-relative //).
-    return target if target.startswith("/") and not target.startswith("//") else default
-
-
 @bp.get("/")
 @login_required
 def index():
@@ -67,10 +63,7 @@ def index():
     kind = request.args.get("kind") or None
     if kind not in reminders.KINDS:
         kind = None
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(request.args.get("page"))
     me = actor()
     with reader() as r:
         total = reminders.count_for(r.session, me, unread_only=show == "unread", kind=kind)
@@ -117,14 +110,14 @@ def mark_read(reminder_id: int):
         abort(404)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(ok=True, unread=_unread())
-    return redirect(_safe_next(url_for("reminders.index")))
+    return redirect(next_target(url_for("reminders.index")))
 
 
 @bp.post("/read-all")
 @login_required
 def mark_all_read():
     reminders.mark_all_read(uow(), actor())
-    return redirect(_safe_next(url_for("reminders.index")))
+    return redirect(next_target(url_for("reminders.index")))
 
 
 @bp.get("/count.json")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from storage import audit
 from storage.models import AuditEvent, Case
 from web.common import reader, roles_required
+from web.inputs import page_number, parse_int
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
 
@@ -22,17 +23,14 @@ def audit_log():
     reference = args.get("case", "").strip()
     actor_name = args.get("actor", "").strip()
     action = args.get("action", "").strip()
-    try:
-        page = max(1, int(args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(args.get("page"))
     criteria = []
     with reader() as r:
         unknown_case = False
         if reference:
             case_id = r.session.execute(select(Case.id).where(Case.reference == reference)).scalar()
-            if case_id is None and reference.isdigit():
-                case_id = int(reference)
+            if case_id is None:
+                case_id = parse_int(reference, minimum=1)
             unknown_case = case_id is None
             criteria.append(AuditEvent.case_id == (case_id if case_id is not None else -1))
         if actor_name:

@@ -118,8 +118,10 @@ def test_claims_are_exclusive_and_lanes_are_enforced(world):
         cases.claim_task(world.uow, task_id, window2)
     with pytest.raises(Conflict):
         cases.complete_task(world.uow, task_id, COMPLETE, window2)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Conflict):  # a colleague's claim: from the page, a claim taken over meanwhile
         cases.release_task(world.uow, task_id, window2)
+    with pytest.raises(Forbidden):  # another unit's task
+        cases.release_task(world.uow, task_id, world.actors["eia1"])
     cases.release_task(world.uow, task_id, world.actors["window1"])
     cases.claim_task(world.uow, task_id, window2)
     actions = [e for e, in _events(world.uow, case_id)]
@@ -163,13 +165,14 @@ def test_completing_records_who_and_the_data_before_and_after(world):
 
 def test_withdraw_cancels_open_tasks(world):
     case_id = _register(world)
+    lead = world.actors["eia_lead"]  # a lead of the matter's unit (services.access.may_withdraw)
     with pytest.raises(InvalidInput):
-        cases.withdraw_case(world.uow, case_id, "  ", world.actors["window1"])
-    cases.withdraw_case(world.uow, case_id, "申请人书面撤回", world.actors["window1"])
+        cases.withdraw_case(world.uow, case_id, "  ", lead)
+    cases.withdraw_case(world.uow, case_id, "申请人书面撤回", lead)
     assert _case(world.uow, case_id).status == "withdrawn"
     assert world.ready_tasks(case_id) == []
     with pytest.raises(Conflict):
-        cases.withdraw_case(world.uow, case_id, "again", world.actors["window1"])
+        cases.withdraw_case(world.uow, case_id, "again", lead)
 
 
 RESTART_SCRIPT = """

@@ -31,8 +31,11 @@ from sqlalchemy import select
 
 from engine.clock import frozen_time
 from services import cases
+from services.actors import Actor
 from services.trips import count_trips
 from storage.models import Case
+
+WINDOW_LEAD = Actor(username="window-lead", roles=frozenset({"window", "lead"}))  # withdrawals need a lead
 
 
 def _run(installed, sc: Scenario) -> Case:
@@ -151,7 +154,7 @@ def test_case_withdrawn_by_the_window_counts_only_the_visit_made(installed):
     kwargs, extra = _split_start(start_data("m07", "window", "window"))
     with frozen_time(datetime.fromisoformat(START_TIME)):
         reg = cases.register_case(uow, actor=WINDOW, data=extra, **kwargs)
-        cases.withdraw_case(uow, reg.case_id, "申请人书面撤回申请", WINDOW)
+        cases.withdraw_case(uow, reg.case_id, "申请人书面撤回申请", WINDOW_LEAD)
     with uow.reader() as r:
         case = r.session.get(Case, reg.case_id)
         assert (case.status, case.outcome) == ("withdrawn", "withdrawn")

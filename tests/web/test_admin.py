@@ -27,6 +27,7 @@ EXTRA_USERS = [
     ("admin1", "管理员 周静", None, ("admin",)),
     ("leader1", "厅领导 张副厅长", "leadership", ("handler", "lead")),
     ("soil_lead", "土壤处 刘处长", "soil", ("handler", "lead")),
+    ("window_lead", "审批办 刘主任", "approval_office", ("window", "handler", "lead")),
 ]
 
 # start → accepted = True → 审查 (土壤处 lane) → end
@@ -307,8 +308,12 @@ def test_withdrawal_needs_a_reason_and_cancels_the_open_tasks(app, client, froze
     sign_in(client, "eia1")  # a handler: refused
     assert client.post(f"/cases/{case_id}/withdraw", data={"withdraw-reason": "x"}).status_code == 403
     client.post("/logout")
+    sign_in(client, "window1")  # the window's clerk: not a lead, refused
+    assert 'id="withdraw"' not in text(client.get(f"/cases/{case_id}"))
+    assert client.post(f"/cases/{case_id}/withdraw", data={"withdraw-reason": "x"}).status_code == 403
+    client.post("/logout")
 
-    sign_in(client, "window1")
+    sign_in(client, "window_lead")
     assert 'id="withdraw"' in text(client.get(f"/cases/{case_id}"))
     response = client.post(f"/cases/{case_id}/withdraw", data={"withdraw-reason": ""})
     assert response.status_code == 422 and "此项为必填项。" in text(response)

@@ -48,7 +48,6 @@ def _public_app(db_url, **config):
     app = make_app(db_url, **config)
     if "applicant" not in app.blueprints:  # until web/__init__.py registers the blueprint
         app.register_blueprint(applicant.bp)
-    applicant.throttle.clear()
     return app
 
 
@@ -332,18 +331,6 @@ def test_repeated_failures_are_slowed_and_then_refused(db_url, monkeypatch):
     )  # the applicant elsewhere is not locked out
     assert other.status_code == 200 and 'id="case-status"' in _text(other)
     app.extensions["runonce.engine"].dispose()
-
-
-def test_the_throttle_forgets_failures_after_its_window():
-    throttle = applicant.LookupThrottle()
-    for t in range(3):
-        throttle.fail(["addr:1"], now=100.0 + t, window=60)
-    assert throttle.retry_after("addr:1", now=103, window=60, limit=3) == pytest.approx(57)
-    assert throttle.retry_after("addr:1", now=160.5, window=60, limit=3) == 0
-    small = applicant.LookupThrottle(max_keys=2)
-    for key in ("a", "b", "c"):
-        small.fail([key], now=1, window=60)
-    assert small.retry_after("a", now=2, window=60, limit=1) == 0  # the oldest key was dropped
 
 
 def test_an_empty_lookup_is_a_form_error_in_chinese(client):
