@@ -1,8 +1,13 @@
 """Case commands: register, claim, release, reassign, complete a task, withdraw, fire due timers.
 
-Each command is one transaction: load the case → run the engine → save the case guarded by its version
-(UPDATE … WHERE version = :seen) → refresh the derived task rows → append audit events → commit. A
-version that moved under us means someone else won: everything rolls back and the caller is told.
+Commands that run diagram code (register, complete, fire timers, retry) have three phases:
+1. load: a short read (no write lock) checks the command and collects the saved state and the version seen;
+2. compute: the engine step runs in a worker process (services.engine_steps → engine.pool), no transaction
+   open, so a slow or runaway diagram never holds the database;
+3. write: one short transaction saves the outcome guarded by the version read (UPDATE … WHERE version =
+   :seen), refreshes the clock and the derived task rows, appends audit events and commits. A version that
+   moved under us means someone else won: nothing is written and the caller is told (Conflict).
+The other commands are one transaction each.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
-from engine.errors import DataError, ScriptError
+from engine.steps import ADVANCE, BAD_DATA, COMPLETE, RETRY, START, TASK_NOT_READY, StepOutcome, TaskRow
 from forms.schemas import UnknownForm, validate_form
 from services import audit_log, clock, credit_code, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
+from services.engine_steps import definition_ref, run_step
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.uow import UnitOfWork
 from storage.models import Case, HumanTask, User
@@ -92,29 +98,35 @@ _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due
             "clock_running", "clock_flag", "trips", "trip_flag")
 
 
-def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
-    """Write the new state only if nobody else did since we read it."""
+STALE = N_("This case was changed by someone else in the meantime. "
+           "Reload the page to see the current state; nothing was saved.")
+
+
+def _save_case(session: Session, case: Case, outcome: StepOutcome, seen_version: int) -> int:
+    """Write the step's new state only if nobody else did since we read it."""
     now = utcnow()
-    data = runtime.workflow_data(wf)
-    if case.status == "active" and runtime.is_completed(wf):
+    if case.status == "active" and outcome.completed:
         case.status, case.completed_at = "completed", now
-        case.outcome = _outcome(data)
-    _record_trips(case, data)
+        case.outcome = _outcome(outcome.data)
+    _record_trips(case, outcome.data)
     values: dict[str, Any] = {name: getattr(case, name) for name in _DERIVED}
     values.update(
-        state=runtime.dumps(wf),
+        state=outcome.state,
         serializer_version=runtime.SERIALIZER_VERSION,
         version=seen_version + 1,
         updated_at=now,
-        next_timer_due=runtime.next_timer_due(wf),
+        next_timer_due=outcome.next_timer_due,
     )
+    return _guarded_update(session, case, seen_version, values)
+
+
+def _guarded_update(session: Session, case: Case, seen_version: int, values: dict[str, Any]) -> int:
     result = session.execute(
         update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise Conflict(N_("This case was changed by someone else in the meantime. "
-                          "Reload the page to see the current state; nothing was saved."))
+        raise Conflict(STALE)
     for key, value in values.items():
         # Already written: record as the loaded value so the ORM does not write the state a second time.
         set_committed_value(case, key, value)
@@ -141,10 +153,12 @@ def _outcome(data: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, actor: Actor) -> list[str]:
+def _sync_tasks(
+    session: Session, case: Case, ready_tasks: list[TaskRow], completed_id: str | None, actor: Actor
+) -> list[str]:
     """Make the task rows match the engine: insert newly READY tasks, close the ones that went away."""
     now = utcnow()
-    ready = {t.id: t for t in runtime.ready_human_tasks(wf)}
+    ready = {t.id: t for t in ready_tasks}
     open_rows = session.execute(
         select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready")
     ).scalars().all()
@@ -176,13 +190,31 @@ def case_due_at(case: Case) -> datetime | None:
     return datetime.combine(case.due_on, time(23, 59, 59), tzinfo=BEIJING)
 
 
-def _advance_or_incident(case: Case, action) -> None:
-    """Run engine work; a failing script marks the case as an incident instead of losing the command."""
-    try:
-        action()
-    except ScriptError as err:
-        case.status = "incident"
-        case.incident = f"{err.element_id or ''}: {err.message}"
+def _apply_step(
+    session: Session, case: Case, outcome: StepOutcome, seen_version: int, actor: Actor,
+    completed_id: str | None = None,
+) -> tuple[int, list[str]]:
+    """The write phase shared by every engine command: incident or not, clock, guarded save, task rows.
+
+    Returns (new version, ids of the new task rows). A step that was stopped (`outcome.lost`) keeps the
+    stored state and task rows: only the incident is written, so a retry runs the step again."""
+    if outcome.incident is not None:
+        case.status, case.incident = "incident", outcome.incident
+    if outcome.lost:
+        values = {"status": case.status, "incident": case.incident, "version": seen_version + 1,
+                  "updated_at": utcnow()}
+        return _guarded_update(session, case, seen_version, values), []
+    clock.refresh(session, case, outcome.facts)
+    version = _save_case(session, case, outcome, seen_version)
+    return version, _sync_tasks(session, case, outcome.ready, completed_id, actor)
+
+
+def _case_to_write(session: Session, case_id: int, seen_version: int) -> Case:
+    """The case again, in the write transaction; Conflict when it changed since it was read."""
+    case = session.get(Case, case_id)
+    if case is None or case.version != seen_version:
+        raise Conflict(STALE)
+    return case
 
 
 # ---------------------------------------------------------------- commands
@@ -213,16 +245,26 @@ def register_case(
         raise Forbidden(N_("Only the approval office window can register applications."))
 
     process_id = _catalog_process_id(matter_code)
+    start_data = copy.deepcopy(data or {})
+    start_data.update(
+        matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+    )
+    # load
+    with uow.reader() as r:
+        definition = current_definition(r.session, process_id)
+        definition_id, definition_label = definition.id, f"{definition.process_id} v{definition.version}"
+        ref = definition_ref(definition)
+    # compute
+    outcome = run_step(ref, START, data=start_data)
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The application has errors; see the marked fields."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
     with uow:
         session = uow.session
-        definition = current_definition(session, process_id)
-        start_data = copy.deepcopy(data or {})
-        start_data.update(
-            matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
-        )
         case = Case(
             reference=f"TMP-{secrets.token_hex(8)}", lookup_code=secrets.token_hex(4).upper(),
-            matter_code=matter_code, definition_id=definition.id, status="active",
+            matter_code=matter_code, definition_id=definition_id, status="active",
             applicant_name=applicant.name.strip(),
             applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
             applicant_contact=applicant.contact, applicant_phone=applicant.phone,
@@ -233,24 +275,15 @@ def register_case(
         session.flush()
         case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
         session.flush()
-        holder: dict[str, Any] = {}
-
-        def start() -> None:
-            holder["wf"] = runtime.new_workflow(compiled(definition), start_data)
-
-        _advance_or_incident(case, start)
-        wf = holder.get("wf")
-        if wf is None:  # the start itself failed: keep the case as an incident with no state
-            case.version = 1
+        if outcome.state is None:  # the start itself failed: keep the case as an incident with no state
+            case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:
-            clock.refresh(session, case, wf)
-            _save_case(session, case, wf, seen_version=0)
-            _sync_tasks(session, case, wf, None, actor)
+            _apply_step(session, case, outcome, 0, actor)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
                    "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
-                   "definition": f"{definition.process_id} v{definition.version}"},
+                   "definition": definition_label},
         )
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
@@ -338,16 +371,12 @@ def complete_task(
     actor: Actor,
     expected_version: int | None = None,
 ) -> CommandResult:
-    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction."""
-    with uow:
-        session = uow.session
+    """Validate → run the engine in a worker → persist and audit in one short transaction."""
+    # load
+    with uow.reader() as r:
+        session = r.session
         task = _get_task(session, task_id)
-        if not actor.works_lane(task.lane):
-            raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
-        if task.state != "ready":
-            raise Conflict(N_("This task was already completed or cancelled."))
-        if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
-            raise Conflict(N_("This task is claimed by someone else."))
+        _check_may_complete(task, actor)
         if task.form:
             try:
                 problems = validate_form(task.form, form_data)
@@ -362,34 +391,44 @@ def complete_task(
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
-        seen = case.version
+        seen, case_id, title = case.version, case.id, task.title
         if expected_version is not None and expected_version != seen:
-            raise Conflict(N_("This case was changed by someone else in the meantime. "
-                              "Reload the page to see the current state; nothing was saved."))
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
-
-        def run() -> None:
-            runtime.complete_task(wf, task_id, form_data)
-
-        try:
-            _advance_or_incident(case, run)
-        except runtime.TaskNotReady:
-            raise Conflict(N_("This task was already completed or cancelled.")) from None
-        except DataError as err:
-            raise InvalidInput(N_("The form has errors; see the marked fields."),
-                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
-        clock.refresh(session, case, wf)
-        version = _save_case(session, case, wf, seen)
-        new_ids = _sync_tasks(session, case, wf, task_id, actor)
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
-        audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
-                         form=form_data, before=old, after=new)
-        if case.status in ("completed", "incident"):
-            audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
-                             after={"outcome": case.outcome, "incident": case.incident})
+            raise Conflict(STALE)
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, COMPLETE, state=state, task_id=task_id, data=form_data)
+    if outcome.refusal == TASK_NOT_READY:
+        raise Conflict(N_("This task was already completed or cancelled."))
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The form has errors; see the marked fields."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case_id, seen)
+        _check_may_complete(_get_task(session, task_id), actor)  # a claim does not move the case's version
+        version, new_ids = _apply_step(session, case, outcome, seen, actor, completed_id=task_id)
+        if outcome.lost:  # the step did not run to its end: the task stays open, the input is kept here
+            audit_log.record(session, actor, "case.incident", case_id=case.id, task=task_id, title=title,
+                             form=form_data, after={"outcome": case.outcome, "incident": case.incident})
+        else:
+            old, new = audit_log.changed(outcome.before, outcome.data)
+            audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=title,
+                             form=form_data, before=old, after=new)
+            if case.status in ("completed", "incident"):
+                audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
+                                 after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
         return CommandResult(case.id, version, case.status, new_ids)
+
+
+def _check_may_complete(task: HumanTask, actor: Actor) -> None:
+    if not actor.works_lane(task.lane):
+        raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
+    if task.state != "ready":
+        raise Conflict(N_("This task was already completed or cancelled."))
+    if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+        raise Conflict(N_("This task is claimed by someone else."))
 
 
 def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> None:
@@ -433,33 +472,29 @@ def retry_incident(
     with the corrections. A step that fails again leaves the case an incident with the new message."""
     if not actor.has_role("admin", "system"):
         raise Forbidden(N_("Only an administrator can retry a stopped case."))
-    with uow:
-        session = uow.session
-        case = _get_case(session, case_id)
+    # load
+    with uow.reader() as r:
+        case = _get_case(r.session, case_id)
         if case.status != "incident":
             raise Conflict(N_("This case is %(status)s; only a stopped case can be retried."), status=case.status)
         if not case.state:
             raise Conflict(N_("This case stopped before it started; withdraw it and register it again."))
         seen, problem = case.version, case.incident
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, RETRY, state=state, data=corrections)
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The corrected data cannot be stored."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case_id, seen)
         case.status, case.incident = "active", None
-        retried: list[str] = []
-
-        def run() -> None:
-            retried.extend(runtime.retry_failed(wf, corrections))
-
-        try:
-            _advance_or_incident(case, run)
-        except DataError as err:
-            raise InvalidInput(N_("The corrected data cannot be stored."),
-                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
-        clock.refresh(session, case, wf)
-        version = _save_case(session, case, wf, seen)
-        new_ids = _sync_tasks(session, case, wf, None, actor)
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "case.retried", case_id=case.id, before=old, after=new,
-                         corrections=corrections or {}, previous_incident=problem, retried=retried,
+                         corrections=corrections or {}, previous_incident=problem, retried=outcome.retried,
                          result=case.status, incident=case.incident)
         uow.commit()
         return CommandResult(case.id, version, case.status, new_ids)
@@ -484,19 +519,21 @@ def fire_due_timers(uow: UnitOfWork, now: datetime | None = None, limit: int = 2
 
 def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
     actor = Actor.system("scheduler")
-    with uow:
-        session = uow.session
-        case = _get_case(session, case_id)
+    # load
+    with uow.reader() as r:
+        case = _get_case(r.session, case_id)
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen, due = case.version, case.next_timer_due
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
-        _advance_or_incident(case, lambda: runtime.advance(wf, now))
-        clock.refresh(session, case, wf)
-        _save_case(session, case, wf, seen)
-        _sync_tasks(session, case, wf, None, actor)
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, ADVANCE, state=state, now=now)
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case_id, seen)
+        _apply_step(session, case, outcome, seen, actor)
+        old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())
         if case.status in ("completed", "incident"):

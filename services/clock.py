@@ -44,6 +44,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import clock as engine_clock
 from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalendar, YearNotice
 from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
+from engine.steps import WorkflowFacts
+from engine.steps import workflow_facts as engine_workflow_facts
 from services import audit_log
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -234,15 +236,6 @@ def _matter(code: str):
 # ================================================================ reading the workflow
 
 
-@dataclass(frozen=True)
-class WorkflowFacts:
-    accepted: bool
-    decided: bool
-    completed: bool
-    report_type: str | None
-    step_kinds: dict[str, str]  # stepKind -> id of a current element carrying it
-
-
 def _spiff_workflow(wf: Any) -> Any:
     if hasattr(wf, "get_tasks"):
         return wf
@@ -254,31 +247,9 @@ def _spiff_workflow(wf: Any) -> Any:
 
 
 def workflow_facts(wf: Any) -> WorkflowFacts:
-    """What the clock needs from the engine: the current elements (READY user tasks, WAITING timer and
-    other catch events, STARTED call activities) with their ``stepKind`` property, and a few data keys."""
-    from SpiffWorkflow.util.task import TaskState
-
-    wf = _spiff_workflow(wf)
-    current = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
-    datas = [t.data for t in current]
-    last = getattr(wf, "last_task", None)
-    if last is not None:
-        datas.append(last.data)
-    datas.append(getattr(wf, "data", None) or {})
-    kinds: dict[str, str] = {}
-    for task in current:
-        props = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
-        kind = props.get("stepKind")
-        if kind:
-            kinds.setdefault(str(kind), str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name))
-    report_type = next((d["report_type"] for d in datas if d.get("report_type")), None)
-    return WorkflowFacts(
-        accepted=any(d.get("accepted") is True for d in datas),
-        decided=any(d.get("decision") in ("approve", "refuse") for d in datas),
-        completed=bool(wf.is_completed()),
-        report_type=str(report_type) if report_type else None,
-        step_kinds=kinds,
-    )
+    """What the clock needs from the engine (computed by ``engine.steps`` in the worker that ran the step;
+    this is for a workflow at hand, e.g. in tests)."""
+    return engine_workflow_facts(_spiff_workflow(wf))
 
 
 # ================================================================ the clock of one case
@@ -325,13 +296,14 @@ def _new_clock_row(session: Session, case: Case, matter: Any, report_type: str |
     )
 
 
-def refresh(session: Session, case: Case, wf) -> None:
+def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     """Bring the case's clock rows and due dates up to date with the workflow's state.
 
-    Called by every case command after the engine ran and before the case is saved; sets the derived
-    attributes on ``case`` (the command's guarded UPDATE writes them) and adds/closes suspension rows."""
+    Called by every case command after the engine ran and before the case is saved, with the step's
+    ``WorkflowFacts`` (or a workflow); sets the derived attributes on ``case`` (the command's guarded UPDATE
+    writes them) and adds/closes suspension rows."""
     on = today()
-    facts = workflow_facts(wf)
+    facts = wf if isinstance(wf, WorkflowFacts) else workflow_facts(wf)
     matter = _matter(case.matter_code)
     if case.accepted_on is None:
         filing = matter is not None and matter.kind == "filing" and case.status == "active"
