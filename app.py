@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -26,6 +27,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     factory = make_session_factory(engine)
     app.extensions["runonce.engine"] = engine
     app.extensions["runonce.session_factory"] = factory
+    # Diagram code runs in engine worker processes (engine.pool), started on first use.
+    from collections import ChainMap
+
+    from engine.pool import PoolSettings, configure
+
+    configure(PoolSettings.from_mapping(ChainMap(app.config, os.environ)))
 
     import web
 

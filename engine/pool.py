@@ -35,7 +35,7 @@ from . import worker as worker_module
 from .steps import StepOutcome, StepRequest
 from .worker import EXIT_OUT_OF_MEMORY, WorkerLimits
 
-ENV_PREFIX = "RUNONCE_ENGINE_"
+ENV_PREFIX = "ENGINE_"
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,12 @@ class PoolSettings:
     cpu_seconds: int = 10  # CPU seconds per step (RLIMIT_CPU)
     memory_mb: int | None = 1024  # address space of a worker (RLIMIT_AS); None: unlimited
     acquire_timeout: float = 60.0  # how long a step waits for a free worker
+    nice: int = 10  # workers run at a lower CPU priority than the web and scheduler threads
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> PoolSettings:
-        """From RUNONCE_ENGINE_WORKERS / _DEADLINE / _CPU_SECONDS / _MEMORY_MB (environment or app config)."""
+        """From ENGINE_WORKERS / _DEADLINE / _CPU_SECONDS / _MEMORY_MB / _ACQUIRE_TIMEOUT / _NICE (environment or app
+        config); missing ones keep their defaults."""
         env = os.environ if values is None else values
         default = cls()
 
@@ -65,12 +67,13 @@ class PoolSettings:
             cpu_seconds=max(1, get("CPU_SECONDS", int, default.cpu_seconds)),
             memory_mb=memory if memory and memory > 0 else None,
             acquire_timeout=get("ACQUIRE_TIMEOUT", float, default.acquire_timeout),
+            nice=get("NICE", int, default.nice),
         )
 
     @property
     def limits(self) -> WorkerLimits:
         memory = self.memory_mb * 1024 * 1024 if self.memory_mb else None
-        return WorkerLimits(cpu_seconds=self.cpu_seconds, memory_bytes=memory)
+        return WorkerLimits(cpu_seconds=self.cpu_seconds, memory_bytes=memory, nice=self.nice)
 
 
 class WorkerLost(Exception):

@@ -6,6 +6,7 @@ Limits, set by the worker on itself before it takes any request:
 - CPU time (RLIMIT_CPU): re-armed before every step to "CPU used so far + the step's allowance", so a step
   that computes too long (even inside one C call, where the in-process budget of engine.budget cannot look)
   gets SIGXCPU and dies; the parent sees the signal and replaces the worker;
+- a lower CPU priority (nice): on a small machine a runaway step yields the cores to the web's requests;
 - no core files; SIGINT ignored (a Ctrl-C in the server's terminal is for the parent, which stops us).
 The wall-clock deadline is the parent's (engine.pool): it kills a worker that does not answer in time.
 """
@@ -27,6 +28,7 @@ EXIT_OUT_OF_MEMORY = 75  # the worker could not even send its answer for lack of
 class WorkerLimits:
     cpu_seconds: int  # per step
     memory_bytes: int | None  # address space of the whole worker; None: unlimited
+    nice: int = 10  # added to the worker's niceness
 
 
 def _cpu_used() -> float:
@@ -45,6 +47,8 @@ def arm_cpu_limit(seconds: int) -> None:
 
 def apply_limits(limits: WorkerLimits) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if limits.nice:
+        os.nice(limits.nice)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if limits.memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))

@@ -226,9 +226,14 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES),
+        "can_work": _can_work(task),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
+
+
+def _can_work(task: HumanTask) -> bool:
+    me = actor()
+    return task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES)
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -240,10 +245,6 @@ def task(task_id: str):
             abort(404)
         if not _may_view_task(row):
             abort(403)
-        case = row.case
-        context = _task_context(row, case, r.session)
-        # the serialized workflow is a deferred column: read it while the session is open
-        data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
     status = 200
     loose: list[str] = []
     form = None
@@ -259,8 +260,11 @@ def task(task_id: str):
     else:
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
+    stale = False  # a lost race: the form is shown again with the case's current version
     if form_cls is not None and request.method == "POST":
-        if not context["can_work"]:
+        # A POST that succeeds redirects: it loads neither the page's context nor the workflow (the command
+        # loads it once, in an engine worker).
+        if not _can_work(row):
             abort(403)
         form = form_cls()
         valid = form.validate()
@@ -293,20 +297,31 @@ def task(task_id: str):
                     + _("What you entered is kept below; check the history, then send again."),
                     "error",
                 )
-                with reader() as r:
-                    fresh = r.session.get(Case, case.id)
-                    form.expected_version.data = str(fresh.version) if fresh else ""
+                stale = True
             except ServiceError as err:
                 status = err.http_status
                 flash_service_error(err)
             else:
-                flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                if result.status == "incident":
+                    flash(_("The case stopped at a step of its process and is now an incident; an administrator "
+                            "sees why and can run the step again. What you entered is recorded."), "error")
+                else:
+                    flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
                 if result.status == "completed":
                     flash(_("The case is completed."), "success")
-                return redirect(url_for("handler.case", case_id=case.id))
+                return redirect(url_for("handler.case", case_id=row.case_id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
-    elif form_cls is not None:
+    # The page: a GET, or a POST that is shown again with what was typed.
+    with reader() as r:
+        row = r.session.get(HumanTask, task_id) or row
+        case = r.session.get(Case, row.case_id)
+        context = _task_context(row, case, r.session)
+        # the serialized workflow is a deferred column: read it while the session is open
+        data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
+    if form is not None and stale:
+        form.expected_version.data = str(case.version)
+    elif form_cls is not None and form is None:
         initial = data_for_form(spec, data)
         form = form_cls(formdata=None, data=initial)
         form.expected_version.data = str(case.version)
