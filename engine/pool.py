@@ -216,7 +216,9 @@ class EnginePool:
         self._busy: set[_Worker] = set()
         self._starting = 0
         self._closed = False
-        self.stats = {"started": 0, "replaced": 0, "steps": 0}
+        # steps run; seconds the callers waited for them (round trips) and seconds the workers computed
+        self.stats: dict[str, float] = {"started": 0, "replaced": 0, "steps": 0, "round_trip_seconds": 0.0,
+                                        "worker_seconds": 0.0}
 
     # -- public
 
@@ -336,7 +338,8 @@ class EnginePool:
             self._cond.notify()
 
     def _exchange(self, worker: _Worker, request: StepRequest, files: Mapping[str, bytes]) -> StepOutcome:
-        deadline = time.monotonic() + self.settings.deadline
+        began = time.monotonic()
+        deadline = began + self.settings.deadline
         first = request if request.definition_key in worker.known else replace(request, files=dict(files))
         self._send(worker, first, fresh=True)
         outcome = self._receive(worker, deadline)
@@ -347,6 +350,8 @@ class EnginePool:
         worker.steps += 1
         with self._cond:
             self.stats["steps"] += 1
+            self.stats["round_trip_seconds"] += time.monotonic() - began
+            self.stats["worker_seconds"] += outcome.seconds
         return outcome
 
     def _send(self, worker: _Worker, request: StepRequest, fresh: bool) -> None:
