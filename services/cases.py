@@ -166,6 +166,9 @@ def _sync_tasks(
         if row.id in ready:
             continue
         if row.id == completed_id:
+            # Checked when the command was read, and again here: a claim does not move the case's version.
+            if row.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+                raise Conflict(N_("This task is claimed by someone else."))
             row.state, row.completed_at, row.completed_by = "completed", now, actor.user_id
         else:
             row.state, row.completed_at = "cancelled", now
@@ -209,11 +212,15 @@ def _apply_step(
     return version, _sync_tasks(session, case, outcome.ready, completed_id, actor)
 
 
-def _case_to_write(session: Session, case_id: int, seen_version: int) -> Case:
-    """The case again, in the write transaction; Conflict when it changed since it was read."""
-    case = session.get(Case, case_id)
-    if case is None or case.version != seen_version:
+def _case_to_write(session: Session, case: Case, seen_version: int) -> Case:
+    """The case read in the load phase, attached to the write transaction; Conflict when it changed since.
+
+    Checked before anything is derived from the case (its clock rows, say), so a lost race is always a plain
+    Conflict; the guarded UPDATE checks again at the end."""
+    current = session.execute(select(Case.version).where(Case.id == case.id)).scalar_one_or_none()
+    if current != seen_version:
         raise Conflict(STALE)
+    session.add(case)
     return case
 
 
@@ -391,7 +398,7 @@ def complete_task(
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
-        seen, case_id, title = case.version, case.id, task.title
+        seen, title = case.version, task.title
         if expected_version is not None and expected_version != seen:
             raise Conflict(STALE)
         state, ref = case.state, definition_ref(case.definition)
@@ -405,8 +412,7 @@ def complete_task(
     # write
     with uow:
         session = uow.session
-        case = _case_to_write(session, case_id, seen)
-        _check_may_complete(_get_task(session, task_id), actor)  # a claim does not move the case's version
+        case = _case_to_write(session, case, seen)
         version, new_ids = _apply_step(session, case, outcome, seen, actor, completed_id=task_id)
         if outcome.lost:  # the step did not run to its end: the task stays open, the input is kept here
             audit_log.record(session, actor, "case.incident", case_id=case.id, task=task_id, title=title,
@@ -489,7 +495,7 @@ def retry_incident(
     # write
     with uow:
         session = uow.session
-        case = _case_to_write(session, case_id, seen)
+        case = _case_to_write(session, case, seen)
         case.status, case.incident = "active", None
         version, new_ids = _apply_step(session, case, outcome, seen, actor)
         old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
@@ -531,7 +537,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
     # write
     with uow:
         session = uow.session
-        case = _case_to_write(session, case_id, seen)
+        case = _case_to_write(session, case, seen)
         _apply_step(session, case, outcome, seen, actor)
         old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
