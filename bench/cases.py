@@ -199,7 +199,7 @@ def _run_service(n, sc, uow, by_lane, start, applicant, extra) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--cases", type=int, default=200)
-    args.add_argument("--rounds", type=int, default=4, help="alternate the sides this many times")
+    args.add_argument("--rounds", type=int, default=8, help="alternate the sides this many times")
     opts = args.parse_args(argv)
     steps_per_case = sum(1 for name, _ in scenario().steps if name != driver.CLOCK)
     per_round = max(1, opts.cases // opts.rounds)
