@@ -23,10 +23,16 @@ from storage.db import make_engine, make_session_factory
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.update(load_config(overrides))
+    from engine import limits
+
+    limits.configure(**app.config.get("ENGINE_LIMITS") or {})
     engine = make_engine(app.config["DATABASE_URL"])
     factory = make_session_factory(engine)
     app.extensions["runonce.engine"] = engine
     app.extensions["runonce.session_factory"] = factory
+    from storage.filestore import FileStore
+
+    app.extensions["runonce.files"] = FileStore(app.config["FILES_DIR"])
     # Diagram code runs in engine worker processes (engine.pool), started on first use.
     from collections import ChainMap
 
@@ -48,7 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def uow_for(app: Flask, write: bool = True) -> UnitOfWork:
-    return UnitOfWork(app.extensions["runonce.session_factory"], write=write)
+    return UnitOfWork(app.extensions["runonce.session_factory"], write=write, files=app.extensions["runonce.files"])
 
 
 def workflows_dir(app: Flask) -> Path:

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 from engine.errors import BpmnError
 from services import definitions, demo, users
 from services.actors import Actor
+from services.deploy_gate import DeployRefused
 from services.errors import ServiceError
 from storage.migrate import upgrade
 
@@ -24,6 +25,21 @@ def register_commands(app: Flask) -> None:
         """Create or upgrade the database schema."""
         upgrade(current_app.extensions["runonce.engine"])
         click.echo("数据库已就绪 / database is up to date")
+        _migrate_files()
+
+    @app.cli.command("migrate-files")
+    def migrate_files() -> None:
+        """Move attachments kept as data URLs (first version) into the file store."""
+        _migrate_files()
+
+    def _migrate_files() -> None:
+        from services.file_migration import move_data_urls
+
+        report = move_data_urls(_uow())
+        if report.files:
+            click.echo(f"附件已移入文件库 / attachments moved to the file store: {report.files} files, "
+                       f"{report.cases} cases, {report.events} audit events (chain re-hashed from "
+                       f"#{report.rehashed_from})")
 
     @app.cli.command("deploy")
     @click.argument("directory", required=False)
@@ -38,6 +54,12 @@ def register_commands(app: Flask) -> None:
             results = definitions.deploy_directory(_uow(), folder, Actor.system("cli"))
         except BpmnError as err:
             raise click.ClickException(str(err)) from err
+        except DeployRefused as err:  # the deploy gate: data flow and the matter's scenarios
+            lines = [f"未部署 / {err}"]
+            for problem in err.problems:
+                where = " ".join(x for x in (problem.filename, problem.element_id) if x)
+                lines.append(f"  - {where}: {problem.message_zh} / {problem.message_en}")
+            raise click.ClickException("\n".join(lines)) from err
         for r in results:
             state = "新版本 / new version" if r.created else "未变化 / unchanged"
             click.echo(f"{r.process_id} v{r.version}: {state}")
@@ -80,6 +102,7 @@ def register_commands(app: Flask) -> None:
         from app import workflows_dir
 
         upgrade(current_app.extensions["runonce.engine"])
+        _migrate_files()
         demo.seed(_uow(), workflows_dir(current_app))
         url = f"http://{host}:{port}/"
         click.echo("只跑一次 Run-Once")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import fields
 from pathlib import Path
 
 from storage.db import default_url
@@ -24,6 +25,19 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _engine_limits() -> dict:
+    """Overrides of the engine's bounds (engine/limits.py EngineLimits, where the defaults live) from
+    ENGINE_<NAME> variables, e.g. ENGINE_MAX_STEPS_PER_COMMAND=1000."""
+    from engine.limits import EngineLimits
+
+    found: dict = {}
+    for item in fields(EngineLimits):
+        raw = os.environ.get(f"ENGINE_{item.name.upper()}")
+        if raw:
+            found[item.name] = float(raw) if item.type in (float, "float") else int(raw)
+    return found
+
+
 def load_config(overrides: dict | None = None) -> dict:
     config = {
         "DATABASE_URL": default_url(),
@@ -35,14 +49,19 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Secure cookies need HTTPS; set SESSION_COOKIE_SECURE=1 behind a TLS proxy.
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
-        # Form schemas allow attachments up to 20 MiB (x-maxBytes); leave room for the rest of the form.
-        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        # The file store (uploaded materials, issued documents): a directory; on several nodes a shared volume.
+        "FILES_DIR": os.environ.get("FILES_DIR") or str(INSTANCE / "files"),
+        # One request may carry several materials; each file is also held to its matter's limit (catalog).
+        # Werkzeug spools uploads to temporary files, so this bounds disk use per request, not memory.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_REQUEST_BYTES", str(600 * 1024 * 1024))),
         # Number of reverse proxies in front of the service (X-Forwarded-For hops to trust); 0 = none.
         "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "0")),
         "SCHEDULER_ENABLED": os.environ.get("SCHEDULER_ENABLED", "1") == "1",
         "SMTP_HOST": os.environ.get("SMTP_HOST"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "runonce@localhost"),
+        # Bounds of the engine work per command (defaults in engine/limits.py); applied by create_app().
+        "ENGINE_LIMITS": _engine_limits(),
     }
     config.update(overrides or {})
     if not config["SECRET_KEY"]:

@@ -1,8 +1,10 @@
 """Deploy time: turn a set of uploaded BPMN files into a CompiledProcess, or reject them with a BpmnError.
 
 Each file is safe-loaded (size, no DOCTYPE), validated against the BPMN 2.0 XSD, normalised (bare ISO timer
-values, ${...} conditions) and every script/expression in it is compiled by the restricted compiler. Only
-then does SpiffWorkflow's SpiffBpmnParser build the specs, with call activities resolved across all files.
+values, ${...} conditions), every script/expression in it is compiled by the restricted compiler and the
+engine bounds that can be checked statically are (bounds.py: recursive call activities, literal cardinalities
+and timer cycles). Only then does SpiffWorkflow's SpiffBpmnParser build the specs, with call activities
+resolved across all files.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from . import bounds
 from .errors import (
     CODE_AMBIGUOUS_PROCESS,
     CODE_NO_PROCESS,
@@ -76,9 +79,12 @@ def compile_process(files: Mapping[str, bytes], process_id: str | None = None) -
         _check_reserved_ids(tree, name)
         normalise(tree, name)
         check_sites(tree, name)
+        bounds.check_literals(tree, name)
         trees[name] = tree
 
+    bounds.check_call_graph(trees)  # before choosing: a process that calls itself is never "the main one"
     chosen = _choose_process(trees, process_id)
+    bounds.check_call_depth(trees, chosen)
     parser = SpiffBpmnParser()  # no validator: the files were validated above, before normalisation
     try:
         for name, tree in trees.items():

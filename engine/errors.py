@@ -21,6 +21,8 @@ CODE_JUEL = "juel_unsupported"  # a ${...} expression the JUEL adapter cannot tr
 CODE_NO_PROCESS = "no_process"  # no executable process in the files
 CODE_AMBIGUOUS_PROCESS = "ambiguous_process"  # several candidate main processes, pass process_id
 CODE_UNKNOWN_PROCESS = "unknown_process"  # the requested process_id does not exist
+CODE_CALL_RECURSION = "call_recursion"  # call activities that call their own process, directly or in a ring
+CODE_BOUND = "bound"  # a literal value over an engine bound (multi-instance cardinality, timer cycle interval)
 
 # Machine codes of ScriptError: a script or expression failed at run time.
 CODE_SCRIPT_ERROR = "script_error"  # the script raised an ordinary exception (NameError, KeyError, ...)
@@ -29,6 +31,7 @@ CODE_TIMEOUT = "timeout"  # the time budget ran out
 CODE_MEMORY = "memory"  # the memory growth budget ran out
 CODE_DATA = "data_invalid"  # the script left data that cannot be stored as JSON
 CODE_WORKFLOW = "workflow_error"  # SpiffWorkflow itself failed (no gateway condition matched, ...)
+CODE_LIMIT = "limit"  # a bound of the engine (steps, tasks, instances, depth, timer cycle, data size) was hit
 
 
 def bilingual(zh: str, en: str) -> str:
@@ -107,6 +110,15 @@ class ScriptError(Exception):
         self.message = bilingual(zh, en)
         super().__init__(self.message)
 
+    def locate(self, element_id: str | None) -> None:
+        """Name the element where this happened, unless already known."""
+        if self.element_id is None and element_id:
+            self.element_id = element_id
+            self._located()
+
+    def _located(self) -> None:
+        """Hook for messages that name the element themselves."""
+
     def __str__(self) -> str:
         if not self.element_id:
             return self.message
@@ -114,6 +126,33 @@ class ScriptError(Exception):
         if not self.message_en:
             return zh
         return f"{zh} / element {self.element_id}: {self.message_en}"
+
+
+class VariableUnset(ScriptError):
+    """A script or expression read a variable that the case does not have (Python's NameError).
+
+    Never shown as a raw NameError: the message says which variable and, once known, at which element.
+    """
+
+    default_code = CODE_SCRIPT_ERROR
+
+    def __init__(self, name: str, *, element_id: str | None = None, line: int | None = None) -> None:
+        self.name = name
+        super().__init__(*self._texts(name, element_id), element_id=element_id, line=line)
+
+    @staticmethod
+    def _texts(name: str, element_id: str | None) -> tuple[str, str]:
+        if element_id:
+            return (f"变量 “{name}” 未定义（元素 {element_id}）", f"variable {name} is not set at element {element_id}")
+        return f"变量 “{name}” 未定义", f"variable {name} is not set"
+
+    def _located(self) -> None:
+        self.message_zh, self.message_en = self._texts(self.name, self.element_id)
+        self.message = bilingual(self.message_zh, self.message_en)
+        self.args = (self.message,)
+
+    def __str__(self) -> str:
+        return self.message  # the message already names the element
 
 
 class ScriptTimeout(ScriptError):

@@ -34,14 +34,23 @@ def _path(parent: str, key: object) -> str:
     return f"{parent}[{key!r}]" if parent else str(key)
 
 
-def check_data(data: Mapping[str, Any], prefix: str = "") -> None:
-    """Raise DataProblem naming the first value that cannot be stored in a case."""
-    budget = [MAX_NODES]
+def check_data(data: Mapping[str, Any], prefix: str = "", sizes: dict[str, int] | None = None) -> int:
+    """Raise DataProblem naming the first value that cannot be stored in a case.
+
+    Returns the approximate size of `data` as JSON, in characters (what engine.limits bounds); `sizes`, when
+    given, receives the size of each top-level key.
+    """
+    budget = [MAX_NODES, 2]
     on_path: set[int] = set()
     for key, value in data.items():
         if not isinstance(key, str):
             raise DataProblem(_path(prefix, key), "变量名必须是字符串", "variable names must be strings")
+        before = budget[1]
+        budget[1] += len(key) + 4
         _check(value, _path(prefix, key), 1, on_path, budget)
+        if sizes is not None:
+            sizes[key] = budget[1] - before
+    return budget[1]
 
 
 def _check(value: Any, path: str, depth: int, on_path: set[int], budget: list[int]) -> None:
@@ -50,6 +59,7 @@ def _check(value: Any, path: str, depth: int, on_path: set[int], budget: list[in
         raise DataProblem(path, "数据量过大", "too much data")
     if depth > MAX_DEPTH:
         raise DataProblem(path, "数据嵌套层次过深", "data nested too deeply")
+    budget[1] += len(value) + 3 if isinstance(value, str) else 8
     if isinstance(value, _SCALARS):
         if isinstance(value, float) and not math.isfinite(value):
             raise DataProblem(path, "数值不能是 NaN 或无穷大", "numbers cannot be NaN or infinite")
@@ -75,6 +85,7 @@ def _check(value: Any, path: str, depth: int, on_path: set[int], budget: list[in
                             f"“{RESERVED_KEY}” 是保留的键名",
                             f'"{RESERVED_KEY}" is a reserved key',
                         )
+                    budget[1] += len(key) + 4
                     _check(item, _path(path, key), depth + 1, on_path, budget)
             else:
                 for index, item in enumerate(value):

@@ -41,8 +41,10 @@ ENV_PREFIX = "ENGINE_"
 @dataclass(frozen=True)
 class PoolSettings:
     workers: int = 2
-    deadline: float = 20.0  # wall-clock seconds per step
-    cpu_seconds: int = 10  # CPU seconds per step (RLIMIT_CPU)
+    # Above the engine's own bound of a command (engine.limits.command_seconds, 30 s), which stops a runaway
+    # between steps with the case's state kept: these stop what that bound cannot see (one long C call).
+    deadline: float = 40.0  # wall-clock seconds per step
+    cpu_seconds: int = 35  # CPU seconds per step (RLIMIT_CPU)
     memory_mb: int | None = 1024  # address space of a worker (RLIMIT_AS); None: unlimited
     acquire_timeout: float = 60.0  # how long a step waits for a free worker
     nice: int = 10  # workers run at a lower CPU priority than the web and scheduler threads

@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from . import limits
 from .clock import frozen_time
 from .definitions import FORM_PROPERTY, CompiledProcess
 from .errors import CODE_WORKFLOW, DataError, ScriptError
@@ -114,13 +115,16 @@ def _attach_sandbox(wf: BpmnWorkflow) -> BpmnWorkflow:
 def _checked(data: dict[str, Any] | None, what: str) -> dict[str, Any]:
     copied = copy.deepcopy(dict(data or {}))
     try:
-        check_data(copied)
+        size = check_data(copied)
     except DataProblem as problem:
         raise DataError(
             f"{what}中的 {problem.path} 无法保存：{problem.zh}",
             f"{problem.path} cannot be stored: {problem.en}",
             path=problem.path,
         ) from None
+    too_large = limits.data_too_large(size)
+    if too_large:
+        raise DataError(f"{what}{too_large[0]}，无法保存", f"{too_large[1]}; it cannot be stored")
     return copied
 
 
@@ -130,10 +134,11 @@ def new_workflow(compiled: CompiledProcess, data: dict[str, Any] | None = None) 
     Raises ScriptError when a script on the way fails; DataError when `data` cannot be stored.
     """
     initial = _checked(data, "初始数据")
-    wf = BpmnWorkflow(compiled.spec, dict(compiled.subprocess_specs), script_engine=SCRIPT_ENGINE)
-    # The root (Start) task's data is what the first tasks inherit.
-    wf.task_tree.data.update(initial)
-    advance(wf)
+    with limits.command():
+        wf = BpmnWorkflow(compiled.spec, dict(compiled.subprocess_specs), script_engine=SCRIPT_ENGINE)
+        # The root (Start) task's data is what the first tasks inherit.
+        wf.task_tree.data.update(initial)
+        advance(wf)
     return wf
 
 
@@ -177,8 +182,8 @@ def _element_id_of_task(task: Any) -> str | None:
 
 def _as_script_error(exc: Exception, current: Any) -> ScriptError:
     if isinstance(exc, ScriptError):
-        if exc.element_id is None and current is not None:
-            exc.element_id = _element_id_of_task(current)
+        if current is not None:
+            exc.locate(_element_id_of_task(current))
         return exc
     task = getattr(exc, "task", None) or current
     element_id = _element_id_of_task(task)
@@ -197,6 +202,7 @@ def _as_script_error(exc: Exception, current: Any) -> ScriptError:
 
 
 MAX_ROUNDS = 50  # timer/engine rounds per advance(); a long catch-up continues on the next call
+_ALIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 def _progress(wf: BpmnWorkflow) -> tuple[int, int]:
@@ -215,22 +221,39 @@ def advance(wf: BpmnWorkflow, now: datetime | None = None) -> None:
     _attach_sandbox(wf)  # cheap, and makes a hand-built workflow safe too
     running: list[Any] = [None]
 
-    def remember(task: Any) -> None:
-        running[0] = task
-
     try:
-        with frozen_time(now) if now is not None else nullcontext():
+        with limits.command() as budget, frozen_time(now) if now is not None else nullcontext():
+
+            def step(task: Any) -> None:
+                running[0] = task
+                budget.on_step(task)  # raises LimitExceeded when a bound is hit
+
             for _ in range(MAX_ROUNDS):
                 before = _progress(wf)
                 wf.refresh_timers()
-                wf.do_engine_steps(will_complete_task=remember)
-                # Only a timer can make refresh_timers() move the case again.
-                if not _waiting_timer_tasks(wf) or _progress(wf) == before:
+                wf.do_engine_steps(will_complete_task=step)
+                # Only a timer can make refresh_timers() move the case again; cycle firings over the
+                # per-tick limit stay due for the next tick.
+                if not _waiting_timer_tasks(wf) or _progress(wf) == before or not budget.may_fire_timer():
                     break
+            _check_open_tasks(wf, budget.limits)
     except ScriptError as exc:
         raise _as_script_error(exc, running[0]) from exc.__cause__
     except Exception as exc:  # WorkflowException and Spiff's plain errors (e.g. a malformed timer value)
         raise _as_script_error(exc, running[0]) from exc
+
+
+def _check_open_tasks(wf: BpmnWorkflow, bounds: limits.EngineLimits) -> None:
+    """The case's open tasks are within the task-tree depth that SpiffWorkflow can see.
+
+    Spiff's task iterator stops at depth 1000: beyond it, open tasks are invisible and a looping case is
+    reported "completed" with work left. A human-task loop deepens the tree by a few levels per round, over
+    many commands, so the depth is checked after every command, not only per step.
+    """
+    for workflow in _workflows(wf):
+        for task in workflow.tasks.values():
+            if task.state & _ALIVE:
+                limits.check_task_depth(task, bounds)
 
 
 def _find_ready_human_task(wf: BpmnWorkflow, task_id: str) -> Any:
@@ -256,11 +279,12 @@ def complete_task(wf: BpmnWorkflow, task_id: str, form_data: dict[str, Any]) -> 
     data = _checked(form_data, "表单数据")
     _attach_sandbox(wf)
     task.data.update(data)
-    try:
-        task.run()  # post-scripts run here
-    except Exception as exc:
-        raise _as_script_error(exc, task) from exc
-    advance(wf)
+    with limits.command():
+        try:
+            task.run()  # post-scripts run here
+        except Exception as exc:
+            raise _as_script_error(exc, task) from exc
+        advance(wf)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -320,7 +344,10 @@ def next_timer_due(wf: BpmnWorkflow) -> datetime | None:
 
 
 def is_completed(wf: BpmnWorkflow) -> bool:
-    return bool(wf.is_completed())
+    """Completed by Spiff's account AND with no open task anywhere in the case (see _check_open_tasks)."""
+    if not wf.is_completed():
+        return False
+    return not any(t.state & _ALIVE for w in _workflows(wf) for t in w.tasks.values())
 
 
 def _workflows(wf: BpmnWorkflow) -> list[Any]:
@@ -353,11 +380,12 @@ def retry_failed(
     """
     fixes = _checked(corrections, "更正数据") if corrections else None
     failed = [t for w in _workflows(wf) for t in w.tasks.values() if t.state == TaskState.ERROR]
-    for task in failed:
-        wf.reset_from_task_id(task.id)
-        if fixes:  # after the reset: becoming ready again re-inherits the data of the step before
-            task.data.update(copy.deepcopy(fixes))
-    advance(wf, now)
+    with limits.command():
+        for task in failed:
+            wf.reset_from_task_id(task.id)
+            if fixes:  # after the reset: becoming ready again re-inherits the data of the step before
+                task.data.update(copy.deepcopy(fixes))
+        advance(wf, now)
     return [getattr(t.task_spec, "bpmn_id", None) or t.task_spec.name for t in failed]
 
 

@@ -18,9 +18,11 @@ from types import ModuleType
 from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 
+from . import limits
 from .budget import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, Budget, BudgetExceeded
-from .errors import CODE_DATA, CODE_MEMORY, CODE_SCRIPT_ERROR, ScriptError, ScriptTimeout
+from .errors import CODE_DATA, CODE_MEMORY, CODE_SCRIPT_ERROR, ScriptError, ScriptTimeout, VariableUnset
 from .guards import SAFE_BUILTINS
 from .jsondata import DataProblem, check_data
 from .policy import BUDGET_CHECK, SCRIPT_FILENAME, compile_restricted
@@ -44,8 +46,9 @@ def _runtime_error(exc: BaseException) -> ScriptError:
     at_zh = f"（第 {line} 行）" if line else ""
     at_en = f" (line {line})" if line else ""
     if isinstance(exc, NameError) and getattr(exc, "name", None):
-        zh = f"脚本运行出错{at_zh}：变量 “{exc.name}” 未定义"
-    elif isinstance(exc, KeyError):
+        # A plain message, never Python's "NameError: name 'x' is not defined".
+        return VariableUnset(str(exc.name), line=line)
+    if isinstance(exc, KeyError):
         zh = f"脚本运行出错{at_zh}：键 {detail} 不存在"
     else:
         zh = f"脚本运行出错{at_zh}：{name}: {detail}"
@@ -132,14 +135,20 @@ class SandboxedEnvironment(TaskDataEnvironment):
             for key, value in namespace.items()
             if not key.startswith("_") and key not in external and _is_variable(value)
         }
+        sizes: dict[str, int] = {}
         try:
-            check_data(updates)
+            check_data(updates, sizes=sizes)
         except DataProblem as problem:
             raise ScriptError(
                 f"脚本产生的数据无法保存（{problem.path}）：{problem.zh}",
                 f"the script left data that cannot be stored ({problem.path}): {problem.en}",
                 code=CODE_DATA,
             ) from None
+        # What the script wrote (new or rebound variables) is bounded; data it merely inherited is not its doing.
+        written = sum(size for key, size in sizes.items() if key not in context or context[key] is not updates[key])
+        too_large = limits.data_too_large(written)
+        if too_large:
+            raise limits.LimitExceeded(f"脚本产生的{too_large[0]}", f"the script left {too_large[1]}")
         # Variables the script deleted (or turned into functions) leave the task data too, as in Spiff.
         for key in [k for k in context if isinstance(k, str) and not k.startswith("_") and k not in updates]:
             del context[key]
@@ -166,16 +175,21 @@ class SandboxedScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            value = self.environment.evaluate(expression, task.data, external_context)
+            spec = getattr(task, "task_spec", None)
+            if isinstance(spec, MultiInstanceTask) and spec.cardinality is not None and expression == spec.cardinality:
+                # A cardinality computed at run time is bounded before Spiff creates the instances.
+                limits.check_cardinality(value, _element_id(task))
+            return value
         except ScriptError as exc:
-            exc.element_id = exc.element_id or _element_id(task)
+            exc.locate(_element_id(task))
             raise
 
     def execute(self, task: Any, script: str, external_context: dict[str, Any] | None = None) -> bool:
         try:
             return self.environment.execute(script, task.data, external_context or {})
         except ScriptError as exc:
-            exc.element_id = exc.element_id or _element_id(task)
+            exc.locate(_element_id(task))
             raise
 
     def call_service(self, task: Any, **kwargs: Any) -> Any:

@@ -23,10 +23,12 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 
+from . import limits as engine_limits
 from . import runtime
 from .clock import frozen_time
 from .definitions import CompiledProcess, compile_process
 from .errors import DataError, ScriptError
+from .limits import EngineLimits
 
 START, COMPLETE, ADVANCE, RETRY = "start", "complete", "advance", "retry"
 OPERATIONS = (START, COMPLETE, ADVANCE, RETRY)
@@ -46,6 +48,7 @@ class StepRequest:
     task_id: str | None = None  # COMPLETE
     now: datetime | None = None  # ADVANCE: fire the timers due by this moment
     pinned: datetime | None = None  # the caller's pinned engine clock (tests, the scheduler's "now")
+    limits: EngineLimits | None = None  # the caller's bounds of engine work (engine.limits); None: defaults
     files: Mapping[str, bytes] | None = None  # the version's files, sent only to a worker that lacks them
 
 
@@ -58,6 +61,7 @@ class TaskRow:
     title: str
     lane: str | None
     form: str | None
+    properties: dict[str, str] = field(default_factory=dict)  # the element's spiffworkflow:property values
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,10 @@ class WorkflowFacts:
     completed: bool
     report_type: str | None
     step_kinds: dict[str, str]  # stepKind -> id of a current element carrying it
+    delivered: bool = False  # the result (决定书, 备案回执 or 退回通知) went out: result_delivery ran
+    ready: frozenset[str] = frozenset()  # ids of the READY user tasks (the shared acceptance's included)
+    supplement_received_date: str | None = None
+    supplement_notices: int = 0
 
 
 @dataclass
@@ -137,8 +145,11 @@ def execute(request: StepRequest, definitions: DefinitionCache) -> StepOutcome:
         except Exception as exc:  # a stored version always compiled once; this is an engine problem
             return StepOutcome(failure=f"the deployed version cannot be compiled: {exc!r}")
     pin = frozen_time(request.pinned) if request.pinned is not None else nullcontext()
+    # The bounds are the caller's (its configuration, a test's override), not this process's defaults.
+    bounds = (engine_limits.overridden(**request.limits.as_dict()) if request.limits is not None
+              else nullcontext())
     try:
-        with pin:
+        with pin, bounds:
             outcome = _run(request, compiled)
     except MemoryError:
         outcome = replace(StepOutcome.stopped(" / ".join(MEMORY_MESSAGE)), recycle=True)
@@ -149,10 +160,13 @@ def execute(request: StepRequest, definitions: DefinitionCache) -> StepOutcome:
 
 
 def _caused_by_memory(exc: BaseException) -> bool:
+    """MemoryError anywhere in the chain of causes (a chain may loop back on itself: stop there)."""
+    visited: set[int] = set()
     seen: BaseException | None = exc
-    while seen is not None:
+    while seen is not None and id(seen) not in visited:
         if isinstance(seen, MemoryError):
             return True
+        visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     return False
 
@@ -198,7 +212,8 @@ def _run(request: StepRequest, compiled: CompiledProcess) -> StepOutcome:
         state=runtime.dumps(wf),
         before=before,
         data=runtime.workflow_data(wf),
-        ready=[TaskRow(t.id, t.spec_name, t.title, t.lane, t.form) for t in runtime.ready_human_tasks(wf)],
+        ready=[TaskRow(t.id, t.spec_name, t.title, t.lane, t.form, t.properties)
+               for t in runtime.ready_human_tasks(wf)],
         completed=runtime.is_completed(wf),
         next_timer_due=runtime.next_timer_due(wf),
         facts=workflow_facts(wf),
@@ -224,10 +239,21 @@ def workflow_facts(wf: Any) -> WorkflowFacts:
         if kind:
             kinds.setdefault(str(kind), str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name))
     report_type = next((d["report_type"] for d in datas if d.get("report_type")), None)
+    ready = frozenset(
+        str(getattr(t.task_spec, "bpmn_id", None) or t.task_spec.name)
+        for t in current if t.state == TaskState.READY and getattr(t.task_spec, "manual", False)
+    )
+    received = next((d["supplement_received_date"] for d in datas if d.get("supplement_received_date")), None)
+    notices = max((d.get("supplement_notices") or 0 for d in datas
+                   if isinstance(d.get("supplement_notices"), int)), default=0)
     return WorkflowFacts(
         accepted=any(d.get("accepted") is True for d in datas),
         decided=any(d.get("decision") in ("approve", "refuse") for d in datas),
         completed=bool(wf.is_completed()),
         report_type=str(report_type) if report_type else None,
         step_kinds=kinds,
+        delivered=any(d.get("delivered") is True for d in datas),
+        ready=ready,
+        supplement_received_date=str(received) if received else None,
+        supplement_notices=int(notices),
     )

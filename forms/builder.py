@@ -3,16 +3,22 @@
 Supported properties (anything else raises UnsupportedSchema, naming the property):
 - string                         → text input; uiSchema "ui:widget": "textarea" → text area
 - string, format "date"          → date input (the data keep the ISO text, "2018-03-14")
-- string, format "data-url"      → file upload kept as a data URL; limits from "x-maxBytes" and "x-accept"
+- object, format "file"         → one file of the case file, kept as {"file_id", "sha256"} (the bytes go to
+                                   the file store); "x-accept" narrows the accepted types
 - integer / number               → number input with minimum/maximum (exclusive bounds too)
 - oneOf/enum (const + title)     → drop-down, or radios with "ui:widget": "radio"
 - array of oneOf/enum items      → checkboxes (a checklist), minItems/maxItems
-- array of data-url strings      → several files
+- array of format "file" items   → several files (maxItems)
 - boolean                        → a checkbox
 - "readOnly": true               → not an input; shown with the task's data instead
 
 Titles and descriptions are the schema's own (Chinese); a property may carry translations as
 "x-title-en"/"x-description-en" (any locale code), used when the page is shown in that locale.
+
+Run-time keywords (forms.context) are resolved first with the ``FormContext`` given to ``describe`` /
+``build_form_class``: "x-options" choices (the case's matter's materials), "x-default": "current_user", and
+the checks "x-after" / "x-not-before" (date order), "x-min-working-days-from" (公示 period by the calendar)
+and format "uri" (http/https only), the same rules as the service-side ``forms.schemas.validate_form``.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from datetime import date
 from typing import Any
 
 from wtforms import Form
-from wtforms.fields import BooleanField, Field, HiddenField, MultipleFileField, StringField, TextAreaField
+from wtforms.fields import BooleanField, Field, HiddenField, StringField, TextAreaField
 
 from forms import widgets as w
+from forms.context import CURRENT_USER, FormContext
+from forms.schemas import resolve
 from forms.widgets import Gettext
 
 
@@ -101,9 +109,11 @@ def _types(node: dict[str, Any]) -> set[str]:
 
 
 def describe(
-    schema: dict[str, Any], ui_schema: dict[str, Any] | None = None, locale: str | None = None
+    schema: dict[str, Any], ui_schema: dict[str, Any] | None = None, locale: str | None = None,
+    context: FormContext | None = None,
 ) -> FormSpec:
     """The fields of a form, in display order (uiSchema "ui:order", else the schema's order)."""
+    schema = resolve(schema, context)
     ui_schema = ui_schema or {}
     if schema.get("type", "object") != "object":
         raise UnsupportedSchema("the form schema must be an object")
@@ -152,15 +162,19 @@ def _field_spec(
         item_choices = _choices(items, locale)
         if item_choices is not None:
             return spec("checklist", item_choices)
-        if items.get("type") == "string" and items.get("format") == "data-url":
+        if items.get("x-options"):  # run-time choices with no context to fill them: nothing to offer
+            return spec("checklist", tuple(
+                Choice(o["const"], _localized(o, "title", locale) or _key(o["const"]))
+                for o in items.get("x-options-append", [])))
+        if items.get("format") == "file":
             return spec("files")
         raise UnsupportedSchema(f"{name}: only arrays of choices or of files are supported")
+    if node.get("format") == "file":
+        return spec("file")
     if types == {"string"}:
         fmt = node.get("format")
         if fmt == "date":
             return spec("date")
-        if fmt == "data-url":
-            return spec("file")
         return spec("textarea" if widget == "textarea" else "text")
     if types == {"integer"}:
         return spec("integer")
@@ -184,18 +198,24 @@ def _bounds(node: dict[str, Any], kind: str) -> tuple[float | None, float | None
     return low, high
 
 
-def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
+def _make_field(spec: FieldSpec, gettext: Gettext, titles: dict[str, str] | None = None,
+                context: FormContext | None = None) -> Field:
     node = spec.schema
     presence = w.Required(gettext) if spec.required else w.Optional()
     checks: list[Any] = [presence]
     render: dict[str, Any] = {}
-    common = {"label": spec.title, "description": spec.description or ""}
+    common: dict[str, Any] = {"label": spec.title, "description": spec.description or ""}
+    if "default" in node and spec.kind in ("text", "textarea"):
+        common["default"] = node["default"]
     if spec.kind in ("text", "textarea"):
         low, high = _bounds(node, "length")
         if low is not None or high is not None:
             checks.append(w.Bounds("length", low, high, gettext))
         if node.get("pattern"):
             checks.append(w.Pattern(node["pattern"], gettext))
+        if node.get("format") == "uri":
+            checks.append(w.HttpUrl(gettext))
+            render["type"] = "url"
         if high:
             render["maxlength"] = high
         if spec.kind == "textarea":
@@ -222,6 +242,10 @@ def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
         cls = w.IntegerInput if spec.kind == "integer" else w.NumberInput
         return cls(validators=checks, render_kw=render, gettext=gettext, **common)
     if spec.kind == "date":
+        if node.get("x-after") or node.get("x-not-before"):
+            checks.append(w.DateOrder(node, titles or {}, gettext))
+        if node.get("x-min-working-days-from"):
+            checks.append(w.MinWorkingDays(node, context, gettext))
         return w.DateInput(validators=checks, gettext=gettext, **common)
     if spec.kind == "choice":
         options = [(c.key, c.title) for c in spec.choices]
@@ -251,20 +275,13 @@ def _make_field(spec: FieldSpec, gettext: Gettext) -> Field:
             gettext=gettext,
             **common,
         )
-    if spec.kind == "file":
-        return w.DataUrlFileField(
+    if spec.kind in ("file", "files"):
+        items = node.get("items", {}) if spec.kind == "files" else node
+        return w.FileRefField(
             validators=checks,
-            max_bytes=node.get("x-maxBytes"),
-            accept=_accept_list(node.get("x-accept")),
-            gettext=gettext,
-            **common,
-        )
-    if spec.kind == "files":
-        items = node.get("items", {})
-        return _MultiFile(
-            validators=checks,
-            max_bytes=items.get("x-maxBytes") or node.get("x-maxBytes"),
+            multiple=spec.kind == "files",
             accept=_accept_list(items.get("x-accept") or node.get("x-accept")),
+            max_items=node.get("maxItems") if spec.kind == "files" else None,
             gettext=gettext,
             **common,
         )
@@ -281,65 +298,6 @@ def _accept_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-class _MultiFile(MultipleFileField):
-    """Several files, each a data URL; the ones already received are kept on re-display."""
-
-    def __init__(
-        self, label=None, validators=None, *, max_bytes=None, accept=(), gettext=w._identity, **kwargs
-    ):
-        super().__init__(label, validators, **kwargs)
-        self._single = {"max_bytes": max_bytes, "accept": accept, "gettext": gettext}
-        self._upload_error: str | None = None
-
-    @property
-    def accept(self) -> list[str]:
-        return [a.strip().lower() for a in self._single["accept"]]
-
-    def process(self, formdata, data=None, extra_filters=None) -> None:
-        Field.process(self, formdata, data if data is not None else [], extra_filters)
-        if formdata is None:
-            self.data = list(data or [])
-            return
-        received: list[str] = []
-        for upload in formdata.getlist(self.name):
-            if not getattr(upload, "filename", ""):
-                continue
-            one = w.DataUrlFileField(**self._single, _form=None, name=self.name)
-            one._receive(upload)
-            if one._upload_error:
-                self._upload_error = one._upload_error
-            elif one.data:
-                received.append(one.data)
-        kept = [v for v in formdata.getlist(f"{self.name}__kept") if w.is_data_url(v)]
-        self.data = kept + received
-
-    def process_formdata(self, valuelist) -> None:
-        pass
-
-    def pre_validate(self, form) -> None:
-        if self._upload_error:
-            from wtforms.validators import StopValidation
-
-            raise StopValidation(self._upload_error)
-
-    def __call__(self, **kwargs: Any):
-        from markupsafe import Markup, escape
-
-        if self.accept:
-            kwargs.setdefault("accept", ",".join(self.accept))
-        html = self.widget(self, **kwargs)
-        for value in self.data or []:
-            name = w.data_url_name(value) or "…"
-            html += Markup(
-                f'<input type="hidden" name="{escape(self.name)}__kept" value="{escape(value)}">'
-                f'<span class="file-kept">{escape(name)}</span>'
-            )
-        return html
-
-    def _value(self) -> str:
-        return ""
-
-
 def build_form_class(
     schema: dict[str, Any],
     ui_schema: dict[str, Any] | None = None,
@@ -348,12 +306,17 @@ def build_form_class(
     gettext: Gettext = w._identity,
     locale: str | None = None,
     version_field: str | None = "expected_version",
+    context: FormContext | None = None,
 ) -> type[Form]:
-    """A form class with one field per schema property, plus a hidden field for the case version."""
-    spec = describe(schema, ui_schema, locale)
+    """A form class with one field per schema property, plus a hidden field for the case version.
+
+    ``context``: the case's run-time facts (forms.context): its matter's choices, the signed-in user's name,
+    the minimum 公示 period and the working-day counter."""
+    spec = describe(schema, ui_schema, locale, context)
     attrs: dict[str, Any] = {"form_spec": spec}
+    titles = {f.name: f.title for f in spec.fields}
     for field_spec in spec.fields:
-        attrs[field_spec.name] = _make_field(field_spec, gettext)
+        attrs[field_spec.name] = _make_field(field_spec, gettext, titles, context)
     if version_field:
         attrs[version_field] = HiddenField()
     return type("TaskForm", (base,), attrs)
@@ -387,7 +350,7 @@ def form_to_data(form: Form) -> dict[str, Any]:
             value = list(value or [])
             if not value and not field_spec.required:
                 continue
-        elif value is None:
+        elif value is None or (field_spec.kind == "file" and not value):
             continue
         data[field_spec.name] = value
     return data
@@ -399,6 +362,8 @@ def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
     for field_spec in form_spec.fields:
         if field_spec.name not in data:
             continue
+        if field_spec.schema.get("x-default") == CURRENT_USER and "default" in field_spec.schema:
+            continue  # the signing officer is whoever signs now, not the name an earlier task left in the data
         value = data[field_spec.name]
         if field_spec.kind == "choice":
             value = _key(value)
@@ -413,17 +378,17 @@ def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
     return initial
 
 
-def display_value(field_spec: FieldSpec, value: Any) -> str:
-    """A stored answer as a person reads it (choice titles instead of codes, file names instead of data)."""
+def display_value(field_spec: FieldSpec, value: Any, file_names: dict[str, str] | None = None) -> str:
+    """A stored answer as a person reads it (choice titles instead of codes, file names instead of ids)."""
     titles = {c.key: c.title for c in field_spec.choices}
     if field_spec.kind == "choice":
         return titles.get(_key(value), _key(value))
     if field_spec.kind == "checklist" and isinstance(value, list):
         return "、".join(titles.get(_key(v), _key(v)) for v in value)
-    if field_spec.kind == "file":
-        return w.data_url_name(value) or ""
-    if field_spec.kind == "files" and isinstance(value, list):
-        return "、".join(w.data_url_name(v) or "" for v in value)
+    if field_spec.kind in ("file", "files"):
+        names = file_names or {}
+        refs = value if isinstance(value, list) else [value]
+        return "、".join(names.get(r["file_id"], r["file_id"]) for r in refs if w.is_file_ref(r))
     if isinstance(value, bool):
         return "✓" if value else "✗"
     return "" if value is None else str(value)

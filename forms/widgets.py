@@ -7,14 +7,11 @@ here knows Flask.
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote, unquote
 
 from markupsafe import Markup, escape
 from wtforms import Field, ValidationError
@@ -25,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover - WTForms < 3.3
     SelectChoice = None
 from wtforms.validators import StopValidation
-from wtforms.widgets import CheckboxInput, FileInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget
 
 Gettext = Callable[[str], Any]
 
@@ -49,8 +46,6 @@ NOT_INTEGER = N_("Enter a whole number.")
 NOT_NUMBER = N_("Enter a number.")
 NOT_DATE = N_("Enter a date as YYYY-MM-DD.")
 BAD_CHOICE = N_("Choose one of the offered values.")
-FILE_TOO_BIG = N_("The file is too large: at most %(limit)s.")
-FILE_TYPE = N_("This type of file is not accepted; allowed: %(allowed)s.")
 
 
 def _identity(text: str) -> str:
@@ -135,6 +130,52 @@ class Pattern:
     def __call__(self, form, field) -> None:
         if field.data and not self.regex.search(field.data):
             raise ValidationError(self.gettext(BAD_FORMAT))
+
+
+class HttpUrl:
+    """format "uri": an absolute http(s) address (the service-side check is forms.schemas.is_http_url)."""
+
+    def __init__(self, gettext: Gettext = _identity) -> None:
+        self.gettext = gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import NOT_HTTP_URL, is_http_url
+
+        if field.data and not is_http_url(field.data.strip()):
+            raise ValidationError(self.gettext(NOT_HTTP_URL))
+
+
+def _sibling_values(form) -> dict[str, Any]:
+    return {name: getattr(sub, "data", None) for name, sub in form._fields.items()}
+
+
+class DateOrder:
+    """x-after / x-not-before: this date against another field's date of the same form."""
+
+    def __init__(self, node: dict[str, Any], titles: dict[str, str], gettext: Gettext = _identity) -> None:
+        self.node, self.titles, self.gettext = node, titles, gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import date_order_problem
+
+        problem = date_order_problem(self.node, field.data, _sibling_values(form), self.titles)
+        if problem:
+            raise ValidationError(self.gettext(problem[0]) % problem[1])
+
+
+class MinWorkingDays:
+    """x-min-working-days-from: the period from the start field to this date lasts the minimum working days."""
+
+    def __init__(self, node: dict[str, Any], context: Any, gettext: Gettext = _identity) -> None:
+        self.node, self.context, self.gettext = node, context, gettext
+
+    def __call__(self, form, field) -> None:
+        from forms.schemas import working_days_problem
+
+        problem = working_days_problem(self.node, field.data, _sibling_values(form), self.context)
+        if problem:
+            msg = self.gettext(problem[0])
+            raise ValidationError(msg % problem[1] if problem[1] else msg)
 
 
 def _plain(number: float) -> str:
@@ -276,111 +317,109 @@ class ChecklistField(SelectMultipleField):
             raise ValidationError(self._gettext(BAD_CHOICE))
 
 
-class _FileWidget(FileInput):
-    """The file input, plus the file already received (kept across a re-display of the form)."""
+class FileRefField(Field):
+    """One file (or several with ``multiple=True``) of the case file.
 
-    def __call__(self, field: DataUrlFileField, **kwargs: Any) -> Markup:
-        if field.accept:
-            kwargs.setdefault("accept", ",".join(field.accept))
-        html = super().__call__(field, **kwargs)
-        if field.data:
-            name = data_url_name(field.data) or "…"
-            kept = field._gettext(N_("Received: %(name)s (choose a file only to replace it)")) % {
-                "name": name
-            }
-            html += Markup(
-                f'<input type="hidden" name="{escape(field.name)}__kept" value="{escape(field.data)}">'
-                f'<span class="file-kept">{escape(kept)}</span>'
-            )
-        return html
-
-
-class DataUrlFileField(Field):
-    """A file stored in the task data as a data URL (RJSF's "data-url" format, with the file name)."""
-
-    widget = _FileWidget()
+    The bytes never pass through the form: the web layer stores each upload in the file store before the form
+    is validated (``pending`` → ``accept_stored``) and the field's data becomes a reference
+    ``{"file_id", "sha256"}`` (a list of them when multiple). Files already received stay on a re-displayed
+    form as hidden ``<name>__kept`` ids, which the web layer resolves only to files of the same case (or of the
+    same applicant's browser session), so a form can never point at someone else's file.
+    """
 
     def __init__(
         self,
         label=None,
         validators=None,
         *,
-        max_bytes: int | None = None,
+        multiple: bool = False,
         accept: Sequence[str] = (),
+        max_items: int | None = None,
         gettext: Gettext = _identity,
         **kwargs: Any,
     ) -> None:
         super().__init__(label, validators, **kwargs)
-        self.max_bytes = max_bytes
+        self.multiple = multiple
         self.accept = [a.strip().lower() for a in accept if a.strip()]
+        self.max_items = max_items
         self._gettext = gettext
-        self._upload_error: str | None = None
+        self.pending: list[Any] = []  # uploads (werkzeug FileStorage) not yet stored
+        self.kept_ids: list[str] = []
+        self.file_names: dict[str, str] = {}  # file id → original name, for display
+        self.upload_errors: list[str] = []
 
     def process(self, formdata, data=None, extra_filters=None) -> None:
         super().process(formdata, data, extra_filters)
         if formdata is None:
+            self.data = self._normalized(data)
             return
-        upload = formdata.get(self.name) if hasattr(formdata, "get") else None
-        if upload is not None and getattr(upload, "filename", ""):
-            self._receive(upload)
-        elif formdata.get(f"{self.name}__kept"):
-            kept = formdata.get(f"{self.name}__kept")
-            self.data = kept if is_data_url(kept) else None
-        else:
-            self.data = None
+        uploads = formdata.getlist(self.name) if hasattr(formdata, "getlist") else []
+        self.pending = [u for u in uploads if getattr(u, "filename", "")]
+        self.kept_ids = [v for v in formdata.getlist(f"{self.name}__kept") if isinstance(v, str)]
+        self.data = [] if self.multiple else None
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        """Handled in process(): the file object and the kept copy are read together."""
+        """Handled in process(): uploads and kept ids are read together."""
 
-    def _receive(self, upload: Any) -> None:
-        filename = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-        limit = self.max_bytes
-        blob = upload.read(limit + 1 if limit else -1)
-        mime = (upload.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
-        self.data = None
-        if limit is not None and len(blob) > limit:
-            self._upload_error = self._gettext(FILE_TOO_BIG) % {"limit": human_size(limit)}
-            return
-        if self.accept and not _accepted(filename, mime, self.accept):
-            self._upload_error = self._gettext(FILE_TYPE) % {"allowed": ", ".join(self.accept)}
-            return
-        encoded = base64.b64encode(blob).decode("ascii")
-        self.data = f"data:{mime};name={quote(filename)};base64,{encoded}"
+    def _normalized(self, data: Any) -> Any:
+        if self.multiple:
+            return [v for v in (data or []) if is_file_ref(v)]
+        return data if is_file_ref(data) else None
+
+    def refs(self) -> list[dict[str, str]]:
+        if self.multiple:
+            return list(self.data or [])
+        return [self.data] if self.data else []
+
+    def accept_stored(self, refs: list[dict[str, str]], names: dict[str, str]) -> None:
+        """The kept and newly stored files, in that order (a single field keeps the newest)."""
+        self.file_names.update(names)
+        if self.multiple:
+            self.data = refs
+        else:
+            self.data = refs[-1] if refs else None
 
     def pre_validate(self, form) -> None:
-        if self._upload_error:
-            raise StopValidation(self._upload_error)
+        if self.upload_errors:
+            raise StopValidation(self.upload_errors[0])
+        if self.multiple and self.max_items is not None and len(self.data or []) > self.max_items:
+            raise StopValidation(self._gettext(MAX_ITEMS) % {"limit": self.max_items})
+
+    def __call__(self, **kwargs: Any) -> Markup:
+        kwargs.setdefault("id", self.id)
+        if self.accept:
+            kwargs.setdefault("accept", ",".join(self.accept))
+        if self.multiple:
+            kwargs["multiple"] = True
+        kwargs.pop("required", None)  # a kept file satisfies "required"; the server checks
+        attrs = " ".join(
+            escape(k.rstrip("_")) if v is True else f'{escape(k.rstrip("_"))}="{escape(v)}"'
+            for k, v in kwargs.items()
+            if v is not False and v is not None
+        )
+        html = Markup(f'<input type="file" name="{escape(self.name)}" {attrs}>')
+        for item in self.refs():
+            name = self.file_names.get(item["file_id"], "…")
+            text = self._gettext(N_("Received: %(name)s")) % {"name": name}
+            html += Markup(
+                f'<input type="hidden" name="{escape(self.name)}__kept" value="{escape(item["file_id"])}">'
+                f'<span class="file-kept">{escape(text)}</span>'
+            )
+        if self.refs() and not self.multiple:
+            hint = self._gettext(N_("Choose a file only to replace it."))
+            html += Markup(f'<span class="hint">{escape(hint)}</span>')
+        return html
+
+    def _value(self) -> str:
+        return ""
 
 
-def _accepted(filename: str, mime: str, accept: Sequence[str]) -> bool:
-    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    for rule in accept:
-        if rule.startswith(".") and suffix == rule:
-            return True
-        if rule.endswith("/*") and mime.startswith(rule[:-1]):
-            return True
-        if rule == mime:
-            return True
-    return False
-
-
-_DATA_URL = re.compile(
-    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[^;,]*)*);base64,[A-Za-z0-9+/=]*$"
-)
-
-
-def is_data_url(value: Any) -> bool:
-    return isinstance(value, str) and bool(_DATA_URL.match(value))
-
-
-def data_url_name(value: str) -> str | None:
-    match = _DATA_URL.match(value or "")
-    if not match:
-        return None
-    for part in match.group("params").split(";"):
-        if part.startswith("name="):
-            return unquote(part[5:])
-    return None
+def is_file_ref(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"file_id", "sha256"}
+        and all(isinstance(v, str) for v in value.values())
+    )
 
 
 def human_size(n: int) -> str:

@@ -28,6 +28,14 @@ class Actor:
     def works_lane(self, lane: str | None) -> bool:
         return lane is None or lane in self.lanes or self.has_role("admin", "system")
 
+    def has_task_role(self, role: str | None) -> bool:
+        """A task may name a role its worker needs within the lane (property "role", e.g. lead: the window
+        lead approves a second 补正 notice)."""
+        return role is None or self.has_role(role, "admin", "system")
+
+    def can_work(self, lane: str | None, role: str | None = None) -> bool:
+        return self.works_lane(lane) and self.has_task_role(role)
+
 
 def actor_for(session: Session, user: User) -> Actor:
     lanes: frozenset[str] = frozenset()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -26,11 +27,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.steps import ADVANCE, BAD_DATA, COMPLETE, RETRY, START, TASK_NOT_READY, StepOutcome, TaskRow
 from forms.schemas import UnknownForm, validate_form
-from services import audit_log, clock, credit_code, trips
+from services import applicant_mail, audit_log, clock, credit_code, files, lanes, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.engine_steps import definition_ref, run_step
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
+from services.form_context import form_context
 from services.uow import UnitOfWork
 from storage.models import Case, HumanTask, User
 from storage.types import utcnow
@@ -48,9 +50,10 @@ class Applicant:
     phone: str | None = None
     email: str | None = None
     address: str | None = None
+    email_consent: bool = False  # agreed to e-mail notices (recorded with the time on the case)
 
     def as_data(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "email_consent"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ def _get_task(session: Session, task_id: str) -> HumanTask:
 
 # Case columns derived from the workflow or its clock; written by the guarded UPDATE together with the state.
 _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due_on", "promised_due_on",
-            "clock_running", "clock_flag", "trips", "trip_flag")
+            "clock_running", "clock_flag", "trips", "trip_flag", "materials_received_on", "acceptance_due_on",
+            "deemed_accepted_on", "supplement_notices")
 
 
 STALE = N_("This case was changed by someone else in the meantime. "
@@ -133,19 +137,50 @@ def _guarded_update(session: Session, case: Case, seen_version: int, values: dic
     return seen_version + 1
 
 
+def _registered_on(case: Case, data: dict[str, Any]) -> str | None:
+    """The day the application was registered (the applicant's visit for a window application)."""
+    value = data.get("registered_on")
+    if isinstance(value, str) and value:
+        return value
+    return case.created_at.astimezone(BEIJING).date().isoformat() if case.created_at else None
+
+
 def _record_trips(case: Case, data: dict[str, Any]) -> None:
-    """Trips by the run-once rules, from what the case recorded so far (补正 visits, same-visit hand-over)."""
+    """Trips by the run-once rules, from what the case recorded so far (补正 visits, visits after delivery such as
+    m08's cancellation at the window, the hand-over).  即办 (result handed over in the application visit) is
+    taken from the dates — the pick-up on the day of registration — not from the form's checkbox."""
+    registered = _registered_on(case, data)
+    pickup = data.get("pickup_date")
+    same_visit = (case.channel == "window" and case.delivery_mode == "window" and bool(data.get("delivered"))
+                  and isinstance(pickup, str) and pickup == registered)
     count = trips.count_trips(
         case.channel,
         case.delivery_mode,
-        same_visit_handover=bool(data.get("same_visit_handover", False)),
+        same_visit_handover=same_visit,
         in_person_supplements=int(data.get("in_person_supplements") or 0),
         extra_visits=int(data.get("extra_visits") or 0),
         # An open case counts its planned pick-up; a case that ended without a result has none to collect.
         result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
+    reasons = list(count.reasons)
+    if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
+        reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
     case.trips = count.trips
-    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
+    case.trip_flag = None if count.meets_run_once else "；".join(reasons)
+
+
+def _materials_payload(session: Session, received) -> list[dict[str, Any]]:
+    """What the audit event keeps of the materials: items and file references, never bytes."""
+    out = []
+    for entry in received:
+        item: dict[str, Any] = {"item": entry.item_code}
+        if entry.file_id:
+            stored = files.get(session, entry.file_id)
+            item.update(file_id=entry.file_id, sha256=stored.sha256 if stored else None)
+        if entry.paper_form:
+            item["paper"] = entry.paper_form
+        out.append(item)
+    return out
 
 
 def _outcome(data: dict[str, Any]) -> str | None:
@@ -167,7 +202,7 @@ def _sync_tasks(
             continue
         if row.id == completed_id:
             # Checked when the command was read, and again here: a claim does not move the case's version.
-            if row.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+            if row.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
                 raise Conflict(N_("This task is claimed by someone else."))
             row.state, row.completed_at, row.completed_by = "completed", now, actor.user_id
         else:
@@ -179,11 +214,18 @@ def _sync_tasks(
             continue
         session.add(HumanTask(
             id=task.id, case_id=case.id, matter_code=case.matter_code, spec_name=task.spec_name,
-            title=task.title, lane=task.lane, form=task.form, state="ready", due_at=case_due_at(case),
-            created_at=now,
+            title=task.title, lane=lanes.resolve_lane(session, case.matter_code, task.lane), spec_lane=task.lane,
+            role=task.properties.get("role") or None, form=task.form, state="ready",
+            due_at=clock.task_due_at(session, case), created_at=now,
         ))
         new_ids.append(task.id)
     return new_ids
+
+
+def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
+    if not task_ids:
+        return []
+    return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
 
 
 def case_due_at(case: Case) -> datetime | None:
@@ -235,7 +277,11 @@ def register_case(
     delivery_mode: str,
     actor: Actor,
     data: dict[str, Any] | None = None,
+    received: list[materials.Received] | None = None,
+    owner_token: str | None = None,
 ) -> Registration:
+    """Register an application; ``received`` lists its materials by catalog item (uploaded files, made before
+    the case existed under the applicant's ``owner_token``, or paper ticked at the window)."""
     errors: dict[str, str] = {}
     if not applicant.name.strip():
         errors["applicant_name"] = N_("This field is required.")
@@ -255,6 +301,7 @@ def register_case(
     start_data = copy.deepcopy(data or {})
     start_data.update(
         matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+        registered_on=clock.today().isoformat(),
     )
     # load
     with uow.reader() as r:
@@ -276,12 +323,16 @@ def register_case(
             applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
             applicant_contact=applicant.contact, applicant_phone=applicant.phone,
             applicant_email=applicant.email, channel=channel, delivery_mode=delivery_mode,
+            email_consent_at=utcnow() if applicant.email and applicant.email_consent else None,
             state="", serializer_version=runtime.SERIALIZER_VERSION, version=0, created_by=actor.username,
         )
         session.add(case)
         session.flush()
         case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
         session.flush()
+        files.attach(session, [r.file_id for r in received or () if r.file_id], case.id, owner_token)
+        materials.record(session, case.id, matter_code, received or (), stage="application", channel=channel,
+                         actor=actor.username)
         if outcome.state is None:  # the start itself failed: keep the case as an incident with no state
             case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:
@@ -290,7 +341,9 @@ def register_case(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
                    "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
-                   "definition": definition_label},
+                   "definition": definition_label,
+                   "materials": _materials_payload(session, received or ()),
+                   "email_consent": case.email_consent_at is not None},
         )
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
@@ -302,6 +355,8 @@ def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot claim it."), lane=task.lane)
+        if not actor.has_task_role(task.role):
+            raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         if task.state != "ready":
             raise Conflict(N_("This task is no longer open."))
         if task.claimed_by == actor.user_id:
@@ -353,9 +408,12 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
             raise NotFound(N_("User %(id)s does not exist."), id=to_user_id)
         from services.actors import actor_for
 
-        if not actor_for(session, target).works_lane(task.lane):
+        target_actor = actor_for(session, target)
+        if not target_actor.works_lane(task.lane):
             raise InvalidInput(N_("%(user)s does not work in %(lane)s."), user=target.display_name,
                                lane=task.lane)
+        if not target_actor.has_task_role(task.role):
+            raise InvalidInput(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
         previous = session.get(User, task.claimed_by) if task.claimed_by else None
         result = session.execute(
             update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "ready",
@@ -377,16 +435,20 @@ def complete_task(
     form_data: dict[str, Any],
     actor: Actor,
     expected_version: int | None = None,
+    also: Callable[[Session, Case], None] | None = None,
 ) -> CommandResult:
-    """Validate → run the engine in a worker → persist and audit in one short transaction."""
+    """Validate → run the engine in a worker → persist and audit in one short transaction.
+
+    ``also`` adds the caller's own writes to the same (write) transaction (e.g. materials recorded by item)."""
     # load
     with uow.reader() as r:
         session = r.session
         task = _get_task(session, task_id)
         _check_may_complete(task, actor)
         if task.form:
+            context = form_context(session, matter_code=task.matter_code, task_name=task.spec_name, actor=actor)
             try:
-                problems = validate_form(task.form, form_data)
+                problems = validate_form(task.form, form_data, context)
             except UnknownForm:
                 problems = {}
             if problems:
@@ -395,10 +457,14 @@ def complete_task(
                     {name: msgid % params if params.get("limit") is not None else msgid
                      for name, (msgid, params) in problems.items()},
                 )
+        foreign = files.foreign_refs(session, form_data, task.case_id)
+        if foreign:
+            raise InvalidInput(N_("The form has errors; see the marked fields."), foreign)
         case = _get_case(session, task.case_id)
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
-        seen, title = case.version, task.title
+        seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
+        title, form_name = task.title, task.form
         if expected_version is not None and expected_version != seen:
             raise Conflict(STALE)
         state, ref = case.state, definition_ref(case.definition)
@@ -417,13 +483,20 @@ def complete_task(
         if outcome.lost:  # the step did not run to its end: the task stays open, the input is kept here
             audit_log.record(session, actor, "case.incident", case_id=case.id, task=task_id, title=title,
                              form=form_data, after={"outcome": case.outcome, "incident": case.incident})
-        else:
-            old, new = audit_log.changed(outcome.before, outcome.data)
-            audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=title,
-                             form=form_data, before=old, after=new)
-            if case.status in ("completed", "incident"):
-                audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
-                                 after={"outcome": case.outcome, "incident": case.incident})
+            uow.commit()
+            return CommandResult(case.id, version, case.status, new_ids)
+        if also is not None:
+            also(session, case)
+        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                  new_task_specs=_spec_names(session, new_ids))
+        materials.record_from_form(session, case.id, case.matter_code, form_name, form_data,
+                                   actor=actor.username, task_id=task_id)
+        old, new = audit_log.changed(outcome.before, outcome.data)
+        audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=title,
+                         form=form_data, before=old, after=new)
+        if case.status in ("completed", "incident"):
+            audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
+                             after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
         return CommandResult(case.id, version, case.status, new_ids)
 
@@ -431,9 +504,12 @@ def complete_task(
 def _check_may_complete(task: HumanTask, actor: Actor) -> None:
     if not actor.works_lane(task.lane):
         raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
+    if not actor.has_task_role(task.role):
+        raise Forbidden(N_("Only the lead of %(lane)s can do this task."), lane=task.lane)
     if task.state != "ready":
         raise Conflict(N_("This task was already completed or cancelled."))
-    if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system"):
+    # The applicant's own online answer (supplements) supersedes a clerk's claim on the receiving task.
+    if task.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
         raise Conflict(N_("This task is claimed by someone else."))
 
 
@@ -455,7 +531,8 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
             update(Case).where(Case.id == case_id, Case.version == seen)
             .values(status="withdrawn", version=seen + 1, updated_at=utcnow(), completed_at=utcnow(),
                     outcome="withdrawn", next_timer_due=None, clock_running=False,
-                    trips=case.trips, trip_flag=case.trip_flag)
+                    trips=case.trips, trip_flag=case.trip_flag, materials_received_on=None,
+                    acceptance_due_on=None)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
@@ -531,6 +608,7 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen, due = case.version, case.next_timer_due
+        was_accepted, was_status = case.accepted_on is not None, case.status
         state, ref = case.state, definition_ref(case.definition)
     # compute
     outcome = run_step(ref, ADVANCE, state=state, now=now)
@@ -538,7 +616,10 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
     with uow:
         session = uow.session
         case = _case_to_write(session, case, seen)
-        _apply_step(session, case, outcome, seen, actor)
+        _version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        if not outcome.lost:
+            applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                      new_task_specs=_spec_names(session, new_ids))
         old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())

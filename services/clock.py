@@ -296,6 +296,45 @@ def _new_clock_row(session: Session, case: Case, matter: Any, report_type: str |
     )
 
 
+# ================================================================ 行政许可法 Art.32: the acceptance clock
+
+ACCEPTANCE_WORKING_DAYS = 5
+# The window's turn in the shared acceptance: from these the department owes the applicant a decision (受理,
+# 不予受理 or the one-time notice); at receive_supplement the applicant has the turn.
+ACCEPTANCE_TURN = frozenset({"check_materials", "approve_second_notice", "notify_supplement", "issue_acceptance",
+                             "issue_refusal"})
+
+
+def _iso_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def acceptance_clock(session: Session, case: Case, facts: WorkflowFacts, matter: Any, on: date) -> None:
+    """Receipt of materials → the acceptance decision within 5 working days (Art.32), per round of materials
+    (the application, then each supplement).  A round not answered in time flags the case as deemed accepted
+    from that round's receipt (``deemed_accepted_on``; the statutory clock then counts from that day)."""
+    if case.acceptance_due_on is not None and on > case.acceptance_due_on and case.deemed_accepted_on is None:
+        case.deemed_accepted_on = case.materials_received_on or case.acceptance_due_on
+    waiting = (matter is not None and matter.kind == "approval" and case.accepted_on is None
+               and case.status == "active" and not facts.accepted and bool(facts.ready & ACCEPTANCE_TURN))
+    if not waiting:
+        case.materials_received_on = case.acceptance_due_on = None
+        return
+    if case.materials_received_on is None:  # a new round: the application, or supplements just received
+        received = _iso_date(facts.supplement_received_date) if facts.supplement_notices else None
+        case.materials_received_on = received if received is not None and received <= on else on
+        case.acceptance_due_on = None
+    if case.acceptance_due_on is None:
+        try:
+            case.acceptance_due_on = calendar(session).add_working_days(
+                case.materials_received_on, ACCEPTANCE_WORKING_DAYS)
+        except UncoveredYear:
+            case.acceptance_due_on = None  # the flag of the main clock tells the admin; never guessed
+
+
 def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     """Bring the case's clock rows and due dates up to date with the workflow's state.
 
@@ -305,10 +344,13 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     on = today()
     facts = wf if isinstance(wf, WorkflowFacts) else workflow_facts(wf)
     matter = _matter(case.matter_code)
+    case.supplement_notices = facts.supplement_notices or case.supplement_notices
+    acceptance_clock(session, case, facts, matter, on)
     if case.accepted_on is None:
         filing = matter is not None and matter.kind == "filing" and case.status == "active"
         if facts.accepted or filing:
-            case.accepted_on = on
+            # 行政许可法 Art.32: an application not answered within 5 working days counts as accepted on receipt
+            case.accepted_on = case.deemed_accepted_on if facts.accepted and case.deemed_accepted_on else on
     if case.accepted_on is None:
         case.clock_running = False
         return
@@ -318,7 +360,10 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
         row = _new_clock_row(session, case, matter, facts.report_type)
         session.add(row)
     ended = facts.completed or case.status in ("completed", "withdrawn")
-    if (ended or facts.decided) and row.stopped_on is None:
+    # A filing's department clock ends when its 备案回执 or 退回通知 is delivered; what follows (the cancellation
+    # of m08, m10's spot check) is the applicant's obligation or supervision, not against the limit.
+    filed = matter is not None and matter.kind == "filing" and facts.delivered
+    if (ended or facts.decided or filed) and row.stopped_on is None:
         row.stopped_on = on
         row.updated_at = now()
         changed = True
@@ -403,14 +448,25 @@ def recompute(session: Session, case: Case, on: date | None = None) -> ClockResu
     )
     case.due_on, case.promised_due_on = result.due_on, result.promised_due_on
     case.clock_running, case.clock_flag = result.running, result.flag
-    # Open task rows carry the case's due date for the worklists' "due soon / overdue" filters.
-    task_due = due_at(result.due_on)
+    # Open task rows carry the case's due date for the worklists' "due soon / overdue" filters; once the clock
+    # stopped for good (decision taken, filing receipt delivered) what is left is not against the limit.
+    task_due = due_at(result.due_on) if row.stopped_on is None else None
     session.execute(
         update(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready",
                                 HumanTask.due_at.is_distinct_from(task_due))
         .values(due_at=task_due).execution_options(synchronize_session=False)
     )
     return result
+
+
+def task_due_at(session: Session, case: Case) -> datetime | None:
+    """The due moment a new task row of ``case`` carries: the case's, unless its clock stopped for good."""
+    if case.due_on is None:
+        return None
+    row = session.get(CaseClock, case.id)
+    if row is not None and row.stopped_on is not None:
+        return None
+    return due_at(case.due_on)
 
 
 def due_at(due_on: date | None) -> datetime | None:
@@ -648,7 +704,8 @@ def save_matter_setting(
     owner_unit_code: str | None = None,
 ) -> None:
     """Override a matter's promised limit (承诺时限; applies to cases accepted from now on) and/or name the
-    unit responsible for it (a matter the plan left without one).  Admin only; audited."""
+    unit responsible for it (a matter the plan left without one): that unit's members then work the tasks
+    of the matter's responsible lane, the open ones included (services.lanes).  Admin only; audited."""
     if not actor.has_role("admin", "system"):
         raise Forbidden(N_("Only an administrator can change deadline settings."))
     if _matter(matter_code) is None:
@@ -675,9 +732,14 @@ def save_matter_setting(
         row.owner_unit_code = owner_unit_code or None
         row.updated_by, row.updated_at = actor.username, now()
         session.flush()
+        # The owner works the matter's tasks from now on, the open ones included (services.lanes).
+        from services.lanes import reroute_open_tasks
+
+        moved = reroute_open_tasks(session, matter_code)
         audit_log.record(session, actor, "matter_setting.saved", before=before,
                          after={"matter_code": matter_code, "promised_value": promised_value,
-                                "promised_unit": promised_unit, "owner_unit_code": owner_unit_code})
+                                "promised_unit": promised_unit, "owner_unit_code": owner_unit_code},
+                         rerouted_tasks=moved)
         uow.commit()
 
 

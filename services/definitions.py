@@ -1,8 +1,9 @@
 """Deploying process definitions: immutable versions keyed by content hash.
 
 A definition is a bundle: the matter's diagram plus the shared call activities it calls. Validation
-(safe XML, XSD, sandbox compile of every script and expression) happens before anything is written, so a
-rejected upload leaves the deployed version untouched.
+(safe XML, XSD, sandbox compile of every script and expression, the engine's static bounds) and, for the
+catalog's matters, the deploy gate (services/deploy_gate.py: data flow + the matter's scenarios) happen before
+anything is written, so a rejected upload leaves the deployed version untouched.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine.definitions import CompiledProcess, compile_process, content_hash
 from engine.expressions import BPMN_NS
 from engine.xml_safety import load_xml
-from services import audit_log
+from services import audit_log, deploy_gate
 from services.actors import Actor
 from services.errors import N_, Conflict, NotFound
 from services.uow import UnitOfWork
@@ -46,10 +47,13 @@ def deploy_bundle(
     process_id: str | None = None,
     note: str | None = None,
     expected_version: int | None = None,
+    override_reason: str | None = None,
 ) -> Deployment:
     """Validate and store a new version unless the same content is deployed already.
 
-    Raises engine.errors.BpmnError (file, line, element id) when the bundle is rejected.
+    Raises engine.errors.BpmnError (file, line, element id) when the bundle is rejected, and
+    deploy_gate.DeployRefused (problems with their elements) when a catalog matter's version fails the gate.
+    `override_reason` lets the data-flow findings (never the scenarios) pass; it is recorded on the audit event.
 
     `expected_version` guards an edit against a concurrent one: the version the designer started from (0 for a
     process that must not exist yet). When the latest deployed version of the process is another one, Conflict
@@ -57,6 +61,9 @@ def deploy_bundle(
     """
     blobs = _as_bytes(files)
     digest, compiled = _compile(blobs, main_file, process_id)  # raises before anything is written
+    overridden: list[deploy_gate.GateProblem] = []
+    if not _deployed(uow, digest):  # the gate runs outside the write transaction; a stored version passed it
+        overridden = deploy_gate.enforce(digest, blobs, main_file, compiled, override_reason)
     with uow:
         session = uow.session
         if expected_version is not None:
@@ -85,13 +92,28 @@ def deploy_bundle(
                 _check_expected(session, compiled.process_id, expected_version)
             raise Conflict(N_("Someone deployed %(process_id)s at the same moment; try again."),
                            process_id=compiled.process_id) from None
+        detail: dict = {}
+        if overridden:
+            detail["check_override"] = {
+                "reason": (override_reason or "").strip(),
+                "problems": [{"element_id": p.element_id, "file": p.filename, "message": p.message_zh}
+                             for p in overridden],
+            }
         audit_log.record(
             session, actor, "definition.deployed",
             after={"process_id": definition.process_id, "version": definition.version, "hash": digest,
                    "files": sorted(blobs)},
+            **detail,
         )
         uow.commit()
         return Deployment(definition.id, definition.process_id, definition.version, created=True)
+
+
+def _deployed(uow: UnitOfWork, digest: str) -> bool:
+    with uow.reader() as r:
+        return r.session.execute(
+            select(ProcessDefinition.id).where(ProcessDefinition.content_hash == digest)
+        ).first() is not None
 
 
 def _latest_version(session: Session, process_id: str) -> int | None:
@@ -134,11 +156,15 @@ def _compile(blobs: dict[str, bytes], main_file: str, process_id: str | None) ->
 
 
 def check_bundle(files: dict[str, bytes | str], main_file: str, process_id: str | None = None) -> CompiledProcess:
-    """Validate a bundle exactly as deploy_bundle would (safe XML, XSD, sandbox compile), storing nothing.
+    """Validate a bundle exactly as deploy_bundle would (safe XML, XSD, sandbox compile, the deploy gate),
+    storing nothing.
 
-    Raises engine.errors.BpmnError when it would be rejected.
+    Raises engine.errors.BpmnError or deploy_gate.DeployRefused when it would be rejected.
     """
-    return _compile(_as_bytes(files), main_file, process_id)[1]
+    blobs = _as_bytes(files)
+    digest, compiled = _compile(blobs, main_file, process_id)
+    deploy_gate.enforce(digest, blobs, main_file, compiled)
+    return compiled
 
 
 def main_process_id(data: bytes | str, filename: str) -> str | None:

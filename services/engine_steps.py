@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import clock as engine_clock
+from engine import limits as engine_limits
 from engine.pool import PoolBusy, WorkerLost, shared_pool
 from engine.steps import StepOutcome, StepRequest
 from services.errors import N_, ServiceUnavailable
@@ -56,11 +57,12 @@ def run_step(
     task_id: str | None = None,
     now: datetime | None = None,
 ) -> StepOutcome:
-    """Run one step in the pool. The caller's pinned engine clock (tests, the scheduler's job time) goes
-    with it, so the worker's timers and now()/today() see the same time as the caller."""
+    """Run one step in the pool. The caller's pinned engine clock (tests, the scheduler's job time) and its
+    bounds of engine work (engine.limits, configured from ENGINE_* settings) go with it, so the worker's
+    timers and now()/today() see the caller's time and its bounds are the caller's."""
     request = StepRequest(
         op=op, definition_key=ref.key, process_id=ref.process_id, state=state, data=data, task_id=task_id,
-        now=now, pinned=engine_clock.pinned(),
+        now=now, pinned=engine_clock.pinned(), limits=engine_limits.current(),
     )
     try:
         return shared_pool().run(request, ref.files)

@@ -211,7 +211,8 @@ class _Connection:
 
 
 def send_pending(uow: UnitOfWork, now: datetime | None = None, settings: MailSettings | None = None) -> MailReport:
-    """Mail every reminder not mailed yet (created within ``max_age``); each at most once."""
+    """Mail every reminder not mailed yet (created within ``max_age``), each at most once; then the applicants'
+    messages (services.applicant_mail)."""
     settings = settings or MailSettings.from_config()
     report = MailReport()
     if not settings.enabled:
@@ -236,6 +237,12 @@ def send_pending(uow: UnitOfWork, now: datetime | None = None, settings: MailSet
                 continue
             _finish(uow, reminder_id, moment, None)
             report.sent += 1
+        from services import applicant_mail
+
+        sent, failed = applicant_mail.send_pending(uow, connection.send, moment, settings.mail_from,
+                                                   settings.base_url)
+        report.sent += sent
+        report.failed += failed
     finally:
         connection.close()
     return report

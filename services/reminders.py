@@ -22,9 +22,10 @@ Rollout (``check_rollout``, hourly), from the plan (吉环法字〔2018〕3号):
 (``plan_year`` + ``run_once_month``) has ended, a matter that has not reached run-once raises a reminder to its
 unit and to the reform office (法规处, unit ``regulations``).  Run-once means: a deployed version of its process
 offers a one-trip or zero-trip service mode (a catalog mode whose delivery the diagram can perform), and at most
-``max_multi_trip_share`` of its counted cases (``cases.trips``) needed more than one trip.  A matter without a
-responsible unit (the plan names none for matter 11) raises one reminder to 法规处 at once; the plan's targets
-(≥40 % of matters by the end of April, …) raise one to 法规处 when missed.
+``max_multi_trip_share`` of its counted cases missed run-once (``COUNTING_RULE``: finished, accepted cases; a miss is
+more than one trip made (``cases.trips``) or a second 补正 notice (``cases.supplement_notices`` > 1)).
+A matter without a responsible unit (the plan names none for matter 11) raises one reminder to 法规处 at once;
+the plan's targets (≥40 % of matters by the end of April, …) raise one to 法规处 when missed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -88,15 +89,31 @@ ESCALATE_PROMISED = R_("Escalation: case %(reference)s (%(matter)s) is %(days)s 
 ROLLOUT_NOT_DEPLOYED = R_("Matter %(number)s %(matter)s has not reached run-once by %(deadline)s: no deployed "
                           "process offers a one-trip or zero-trip service mode.")
 ROLLOUT_TRIPS = R_("Matter %(number)s %(matter)s has not reached run-once by %(deadline)s: %(share)s of its "
-                   "cases needed more than one trip (at most %(limit)s allowed).")
+                   "finished cases needed more than one trip or a second notice of missing materials (at most "
+                   "%(limit)s allowed).")
 ROLLOUT_NO_UNIT = R_("Matter %(number)s %(matter)s has no responsible unit in the plan; the reform office must "
                      "assign one.")
 ROLLOUT_TARGET = R_("Run-once rollout: %(done)s of %(total)s matters reached run-once by %(deadline)s; the plan "
                     "requires %(target)s.")
+ACCEPTANCE_WARN = R_("Case %(reference)s (%(matter)s): the materials received on %(received)s must be accepted, "
+                     "refused or answered with the one-time notice of what is missing by %(due)s (Administrative "
+                     "Licensing Law Art.32): %(days)s working day(s) left.")
+DEEMED_ACCEPTED = R_("Case %(reference)s (%(matter)s) counts as accepted from %(received)s: the materials were not "
+                     "accepted, refused or answered with the one-time notice within five working days "
+                     "(Administrative Licensing Law Art.32). Accept it now; its time limit runs from that day.")
 HOLIDAY_MISSING = R_("The holiday notice for %(year)s has not been entered; %(count)s case time limit(s) cannot "
                      "be computed.")
 HOLIDAY_DUE = R_("The holiday notice for %(year)s has not been entered yet; enter it once the State Council "
                  "publishes it.")
+
+# The rule of the statistics, shown on the admin page (web/admin.py) and applied by run_once_status:
+COUNTING_RULE = R_("Counted: finished cases that were accepted (not refused at the window, not withdrawn). A "
+                   "counted case misses run-once when the applicant made more than one trip to the window — only "
+                   "trips that happened: the visits recorded in the case, never a planned pick-up; a same-visit "
+                   "hand-over (即办) only when the pick-up date is the day of the application — or when missing "
+                   "materials were notified a second time (the one-time notice was not once). A matter reaches "
+                   "run-once when a deployed process offers a service mode with at most one trip and at most "
+                   "%(limit)s of its counted cases missed.")
 
 MESSAGES: dict[str, str] = {
     WARN_STATUTORY: "案件 %(reference)s（%(matter)s）应于 %(due)s 前作出决定，还剩 %(days)s 个工作日。",
@@ -108,10 +125,20 @@ MESSAGES: dict[str, str] = {
     ROLLOUT_NOT_DEPLOYED: "事项 %(number)s“%(matter)s”未按期（%(deadline)s 前）实现“只跑一次”："
                           "尚未部署提供一次跑或零跑动办理方式的流程。",
     ROLLOUT_TRIPS: "事项 %(number)s“%(matter)s”未按期（%(deadline)s 前）实现“只跑一次”："
-                   "%(share)s 的办件跑动超过一次（上限 %(limit)s）。",
+                   "%(share)s 的已办结办件跑动超过一次或二次告知补正（上限 %(limit)s）。",
     ROLLOUT_NO_UNIT: "事项 %(number)s“%(matter)s”在实施方案中没有责任单位，请改革办明确承办单位。",
     ROLLOUT_TARGET: "“只跑一次”推进情况：截至 %(deadline)s，%(total)s 个事项中有 %(done)s 个实现“只跑一次”，"
                     "方案要求达到 %(target)s。",
+    ACCEPTANCE_WARN: "案件 %(reference)s（%(matter)s）%(received)s 收到的申请材料，应于 %(due)s 前作出受理、不予受理或"
+                     "一次性告知补正的决定（《行政许可法》第三十二条），还剩 %(days)s 个工作日。",
+    DEEMED_ACCEPTED: "案件 %(reference)s（%(matter)s）收到申请材料后五个工作日内未作出受理、不予受理或"
+                     "一次性告知补正的决定，依《行政许可法》第三十二条自 %(received)s 起视为受理。"
+                     "请即予受理，办理期限自该日起算。",
+    COUNTING_RULE: "统计口径：计入统计的是已办结且已受理的办件（不含窗口不予受理和撤回的办件）。"
+                   "计入的办件有下列情形之一的，视为未达到“只跑一次”：申请人到窗口超过一次——只计实际发生的跑动，即办件中登记的到窗口次数，"
+                   "不计尚未发生的计划取件；“即办”只认领取日期与申请日期为同一天的——或者二次告知补正"
+                   "（一次性告知未做到一次）。事项部署了提供一次跑或零跑动办理方式的流程，且未达标办件不超过"
+                   "计入办件的 %(limit)s，即为实现“只跑一次”。",
     HOLIDAY_MISSING: "%(year)s 年节假日安排尚未录入，%(count)s 件案件的办理期限无法计算。",
     HOLIDAY_DUE: "%(year)s 年节假日安排尚未录入，请在国务院办公厅通知发布后及时录入。",
 }
@@ -122,6 +149,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "deadline_overdue": ("超期提醒", "Overdue"),
     "escalation_lead": ("超期督办（处室负责人）", "Escalated to the unit lead"),
     "escalation_supervisor": ("超期督办（督查）", "Escalated to supervisors"),
+    "acceptance_warning": ("受理期限预警", "Acceptance deadline warning"),
+    "deemed_accepted": ("视为受理", "Deemed accepted"),
     "rollout": ("“只跑一次”推进", "Run-once rollout"),
     "rollout_no_unit": ("责任单位缺失", "No responsible unit"),
     "rollout_target": ("“只跑一次”推进目标", "Run-once rollout target"),
@@ -168,9 +197,11 @@ class ReminderPolicy:
     escalate_lead_after: int = 2  # working days overdue before the unit's leads are told
     escalate_supervisor_after: int = 3  # further working days before supervisors are told
     max_multi_trip_share: float = 0.2  # a matter whose cases needed >1 trip more often is not run-once
+    acceptance_warn_working_days: int = 1  # warn this many working days (or fewer) before the Art.32 5th day
 
     KEYS = {
         "warn_working_days": "REMINDER_WARN_WORKING_DAYS",
+        "acceptance_warn_working_days": "REMINDER_ACCEPTANCE_WARN_WORKING_DAYS",
         "escalate_lead_after": "REMINDER_ESCALATE_LEAD_AFTER",
         "escalate_supervisor_after": "REMINDER_ESCALATE_SUPERVISOR_AFTER",
         "max_multi_trip_share": "ROLLOUT_MAX_MULTI_TRIP_SHARE",
@@ -295,8 +326,55 @@ def scan_deadlines(uow: UnitOfWork, now: datetime | None = None, policy: Reminde
             if case.matter_code not in unit_of:
                 unit_of[case.matter_code] = clock.handling_unit(session, case.matter_code)
             created += _case_reminders(session, case, cal, on, policy, moment, unit_of[case.matter_code], units)
+        created += _acceptance_reminders(session, cal, on, policy, moment, units)
         created += _holiday_reminders(session, cal, on, moment)
         uow.commit()
+    return created
+
+
+WINDOW_UNIT = "approval_office"  # 审批办: the window decides on acceptance (一窗受理)
+
+
+def _acceptance_reminders(session: Session, cal, on: date, policy: ReminderPolicy, moment: datetime,
+                          units: _Units) -> int:
+    """行政许可法 Art.32: warn the window before the 5th working day after the materials came in; after it, flag
+    the case as deemed accepted (from the day of receipt) and tell the window and its leads."""
+    created = 0
+    rows = session.execute(
+        select(Case).where(Case.status == "active", Case.acceptance_due_on.is_not(None)).order_by(Case.id)
+    ).scalars().all()
+    unit_ok = units.check(WINDOW_UNIT)
+    unit_code, unit_role = (WINDOW_UNIT, None) if unit_ok else (None, "supervisor")
+    for case in rows:
+        due = case.acceptance_due_on
+        try:
+            left = working_days_left(cal, due, on)
+        except UncoveredYear:
+            continue
+        matter = clock._matter(case.matter_code)
+        received = case.materials_received_on or due
+        params = {"reference": case.reference, "due": due.isoformat(), "received": received.isoformat(),
+                  "matter": _matter_names(matter) if matter else {"zh_CN": case.matter_code, "en": case.matter_code}}
+        common = dict(subject_type="case", subject_id=str(case.id), case_id=case.id, matter_code=case.matter_code,
+                      created_at=moment)
+        base = f"case:{case.id}:acceptance:{received.isoformat()}"
+        if 0 <= left <= policy.acceptance_warn_working_days:
+            created += raise_reminder(session, key=f"{base}:warning", kind="acceptance_warning",
+                                      msgid=ACCEPTANCE_WARN, params={**params, "days": left},
+                                      unit_code=unit_code, role=unit_role, **common)
+        elif left < 0:
+            # The case commands derive the same flag; this keeps it true for a case nobody touches.
+            session.execute(
+                update(Case).where(Case.id == case.id, Case.deemed_accepted_on.is_(None))
+                .values(deemed_accepted_on=received).execution_options(synchronize_session=False)
+            )
+            created += raise_reminder(session, key=f"{base}:deemed", kind="deemed_accepted",
+                                      msgid=DEEMED_ACCEPTED, params=params, unit_code=unit_code, role=unit_role,
+                                      **common)
+            if unit_ok:
+                created += raise_reminder(session, key=f"{base}:deemed-lead", kind="deemed_accepted",
+                                          msgid=DEEMED_ACCEPTED, params=params, unit_code=unit_code, role="lead",
+                                          **common)
     return created
 
 
@@ -370,10 +448,14 @@ class RunOnceStatus:
     ok: bool
     deployed_version: int | None
     run_once_modes: tuple[tuple[str, str], ...]  # (channel, delivery_mode) with at most one trip, offered
-    counted_cases: int
-    multi_trip_cases: int
-    multi_trip_share: float
+    counted_cases: int  # finished and accepted cases (COUNTING_RULE)
+    multi_trip_cases: int  # of those: more than one trip made
+    multi_trip_share: float  # share of the counted cases that missed run-once (failing_cases / counted_cases)
     msgid: str | None  # why not (None when ok)
+    second_notice_cases: int = 0  # of those: a second 补正 notice (the one-time notice was not once)
+    failing_cases: int = 0  # more than one trip or a second notice
+
+
 
 
 def delivery_modes_of(definition: ProcessDefinition) -> set[str]:
@@ -399,18 +481,22 @@ def run_once_status(session: Session, matter: Any, policy: ReminderPolicy | None
             (m.channel, m.delivery_mode) for m in matter.service_modes
             if m.delivery_mode in handled and count_trips(m.channel, m.delivery_mode).meets_run_once
         )
-    counted, multi = session.execute(
-        select(func.count(Case.id), func.count(Case.id).filter(Case.trips > 1))
-        .where(Case.matter_code == matter.code, Case.trips.is_not(None))
+    # COUNTING_RULE: finished, accepted cases; their trips are the visits made (a finished case plans none).
+    second = func.coalesce(Case.supplement_notices, 0) > 1
+    counted, multi, seconds, failing = session.execute(
+        select(func.count(Case.id), func.count(Case.id).filter(Case.trips > 1), func.count(Case.id).filter(second),
+               func.count(Case.id).filter(or_(Case.trips > 1, second)))
+        .where(Case.matter_code == matter.code, Case.status == "completed", Case.accepted_on.is_not(None),
+               Case.outcome.not_in(("not_accepted", "withdrawn")), Case.trips.is_not(None))
     ).one()
-    share = multi / counted if counted else 0.0
+    share = failing / counted if counted else 0.0
     msgid = None
     if definition is None or not modes:
         msgid = ROLLOUT_NOT_DEPLOYED
     elif share > policy.max_multi_trip_share:
         msgid = ROLLOUT_TRIPS
     return RunOnceStatus(matter.code, msgid is None, definition.version if definition else None, modes,
-                         counted, multi, share, msgid)
+                         counted, multi, share, msgid, seconds, failing)
 
 
 def _percent(value: float) -> str:

@@ -9,8 +9,11 @@ result. Modes named in the 2018 plan (吉环法字〔2018〕3号, item 8):
     现场申请 + 现场取件   window + window  2 trips, or 1 when the result is handed over in the same visit (即办)
     网上办理 / 邮寄取送   online|post + online|post  0 trips (零跑动)
 
-Every 补正 (supplement) the applicant had to bring in person adds one trip, and so does any other recorded visit.
+Every 补正 (supplement) the applicant had to bring in person adds one trip, and so does any other recorded visit
+(also after the result was delivered, e.g. m08's cancellation handed in at the window).
 A case meets run-once when it took at most one trip.
+
+The service layer decides 即办 from the dates (the pick-up on the day of the application), not from a checkbox.
 """
 
 from __future__ import annotations
@@ -84,3 +87,9 @@ def count_trips(
     if trips > RUN_ONCE_LIMIT:
         reasons.append(f"共跑动 {trips} 次，超过“只跑一次”的上限（{RUN_ONCE_LIMIT} 次），未达到“只跑一次”")
     return TripCount(trips=trips, meets_run_once=trips <= RUN_ONCE_LIMIT, zero_trip=trips == 0, reasons=reasons)
+
+
+def handover_not_same_day(pickup_date: str | None, registered_on: str | None) -> str:
+    """The reason line when the form says 当场领取 but the dates say otherwise."""
+    pickup, applied = pickup_date or "未填", registered_on or "未知"
+    return f"登记为“当场领取”，但领取日期（{pickup}）与申请日期（{applied}）不是同一天，按两次到窗口计"

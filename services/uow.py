@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.errors import N_, Conflict
 from storage.db import is_sqlite
+from storage.filestore import FileStore
 
 
 class UnitOfWork:
@@ -16,10 +17,22 @@ class UnitOfWork:
     writers queue instead of failing half-way; read-only ones (`write=False`) never block writers.
     """
 
-    def __init__(self, session_factory: sessionmaker, write: bool = True) -> None:
+    def __init__(
+        self, session_factory: sessionmaker, write: bool = True, files: FileStore | None = None
+    ) -> None:
         self.session_factory = session_factory
         self.write = write
+        self._files = files
         self.session: Session
+
+    @property
+    def files(self) -> FileStore:
+        """The file store the case file's bytes go to (FILES_DIR); rows about them go through the session."""
+        if self._files is None:
+            from services.files import default_store
+
+            self._files = default_store()
+        return self._files
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
@@ -39,7 +52,7 @@ class UnitOfWork:
         self.session.commit()
 
     def reader(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, write=False)
+        return UnitOfWork(self.session_factory, write=False, files=self._files)
 
 
 # PostgreSQL: serialization failure, deadlock detected; SQLite: the write lock was not had in time.

@@ -73,6 +73,24 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
+def rechain(session: Session, first_seq: int) -> str:
+    """Recompute the hashes from ``first_seq`` on, after a sanctioned rewrite of payloads (a data migration);
+    returns the head hash from before, which the caller records in a new event so the rewrite stays visible."""
+    head = _locked_head(session)
+    old_head = head.last_hash
+    previous = session.execute(select(AuditEvent.hash).where(AuditEvent.seq == first_seq - 1)).scalar()
+    prev = previous or GENESIS
+    query = select(AuditEvent).where(AuditEvent.seq >= first_seq).order_by(AuditEvent.seq)
+    for event in session.execute(query).scalars():
+        payload = _json_safe(event.payload)
+        event.prev_hash = prev
+        event.hash = _digest(event.seq, event.case_id, event.actor, event.action, event.at, payload, prev)
+        prev = event.hash
+    head.last_hash = prev
+    session.flush()
+    return old_head
+
+
 @dataclass(frozen=True)
 class ChainCheck:
     ok: bool

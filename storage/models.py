@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -105,6 +106,8 @@ class Case(Base):
     applicant_contact: Mapped[str | None] = mapped_column(String(100))
     applicant_phone: Mapped[str | None] = mapped_column(String(40))
     applicant_email: Mapped[str | None] = mapped_column(String(200))
+    # The applicant agreed, when applying, to be told by e-mail of each step that needs them (and when).
+    email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(10))
     delivery_mode: Mapped[str] = mapped_column(String(10))
     # The serialized workflow: deferred, so lists and pages that show case columns never load it.
@@ -121,6 +124,14 @@ class Case(Base):
     promised_due_on: Mapped[date | None] = mapped_column(Date, index=True)
     clock_running: Mapped[bool] = mapped_column(Boolean, default=False)
     clock_flag: Mapped[str | None] = mapped_column(Text)  # e.g. a year whose holiday notice is missing
+    # 行政许可法 Art.32 (migration 0007_domain): materials received on ... must be accepted, refused or answered
+    # with the one-time notice within 5 working days (acceptance_due_on; None while the applicant has the turn);
+    # otherwise the application counts as accepted from the day of receipt (deemed_accepted_on, a flag).
+    materials_received_on: Mapped[date | None] = mapped_column(Date)
+    acceptance_due_on: Mapped[date | None] = mapped_column(Date, index=True)
+    deemed_accepted_on: Mapped[date | None] = mapped_column(Date)
+    # 一次性告知补正 notices issued; a second one (with the window lead's approval) breaks "tell everything once"
+    supplement_notices: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -144,7 +155,12 @@ class HumanTask(Base):
     matter_code: Mapped[str] = mapped_column(String(10), index=True)
     spec_name: Mapped[str] = mapped_column(String(120))
     title: Mapped[str] = mapped_column(String(200))
+    # The unit (its Chinese name) whose members work the task: the diagram's lane resolved through the catalog
+    # and the matter's settings (matter 11's owner); spec_lane keeps the diagram's own lane name.
     lane: Mapped[str | None] = mapped_column(String(40))
+    spec_lane: Mapped[str | None] = mapped_column(String(40))
+    # A role the worker needs within the lane (the task's spiffworkflow property "role", e.g. lead), or None.
+    role: Mapped[str | None] = mapped_column(String(20))
     form: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(12))  # ready | completed | cancelled
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -326,3 +342,68 @@ class ReminderEmail(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---- the case file (migration 0004_files) ---------------------------------------------------------------------
+
+
+class StoredFile(Base):
+    """One file received or issued: its bytes live in the file store (storage.filestore) under its sha256;
+    workflow data and audit payloads hold only ``{"file_id", "sha256"}``.
+
+    An applicant's upload made before the case exists carries ``owner_token`` (kept in their browser session)
+    and no case; registering the application attaches it to the case."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_case_item", "case_id", "item_code"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    item_code: Mapped[str | None] = mapped_column(String(80))  # material item, form field or document kind
+    purpose: Mapped[str] = mapped_column(String(20))  # material | supplement | attachment | document | migrated
+    original_name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))  # sniffed from the content, never the client's claim
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    owner_token: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseMaterial(Base):
+    """A material of the case file (申请材料) by catalog item: received with the application, as a supplement
+    (补正) or a revision, on paper at the window, by post, or online (then with its file)."""
+
+    __tablename__ = "case_materials"
+    __table_args__ = (Index("ix_case_materials_case_item", "case_id", "item_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    item_code: Mapped[str] = mapped_column(String(80))  # a catalog item code, or "other"
+    label: Mapped[str | None] = mapped_column(String(200))  # the free-text name for "other"
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
+    stage: Mapped[str] = mapped_column(String(20))  # application | supplement | revision
+    channel: Mapped[str] = mapped_column(String(10))  # window | post | online
+    paper_form: Mapped[str | None] = mapped_column(String(20))  # original | copy (paper received at the window)
+    copies: Mapped[int | None] = mapped_column(Integer)
+    received_by: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the task that received it, if any
+
+
+class ApplicantMessage(Base):
+    """An e-mail to the applicant (outbox): written in the transaction of the step that needs them (a notice of
+    missing materials, acceptance, the result ready), sent by the scheduler's mail job, each once (``key``)."""
+
+    __tablename__ = "applicant_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # supplement_notice | accepted | not_accepted | result_ready
+    email: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True, default="pending")  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -10,12 +10,17 @@ import os
 
 # Cheap password hashing for the many demo users the tests create (production keeps scrypt).
 os.environ.setdefault("RUNONCE_PASSWORD_HASH", "pbkdf2:sha256:1000")
+# Uploaded and issued files of every test go to a throw-away store (content-addressed, so tests may share it).
+import tempfile  # noqa: E402
+
+os.environ.setdefault("FILES_DIR", tempfile.mkdtemp(prefix="runonce-files-"))
 
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest  # noqa: E402
+import state_guard
 from pg_support import fresh_pg_database
 from sqlalchemy import Engine, text
 
@@ -80,3 +85,16 @@ def session_factory(db_engine):
 @pytest.fixture
 def uow(session_factory) -> UnitOfWork:
     return UnitOfWork(session_factory)
+
+
+# ---- case state rows stay small (issue: files live in the file store, never in the workflow state) ------------
+
+
+@pytest.fixture(autouse=True)
+def _case_state_rows_stay_small(request):
+    """Every test: no case row was written with a value over 64 KB (the serialized workflow above all). Only
+    hostile diagrams that run to the engine's step bound may say so (marker ``large_state``, with the reason)."""
+    start = len(state_guard.oversized)
+    yield
+    if request.node.get_closest_marker("large_state") is None:
+        assert state_guard.oversized[start:] == [], "case state row over 64 KB"

@@ -6,6 +6,8 @@ window      registering an application, the receipt and the notices
 supervisor  the audit log and its verification
 designer    deployed process versions and uploading a new one
 admin       holiday notices, uncomputable time limits, incidents, matter settings (supervisors read)
+files       staff download of stored files (/files/<id>)
+case_file   the case file page (卷宗) and the whole case file as a ZIP
 vendor      bpmn-js from node_modules (never copied into the repo)
 """
 
@@ -50,6 +52,13 @@ def register(app: Flask) -> None:
 
     reminders_web.init_app(app)  # /reminders/ + the reminders_unread()/reminders_label() template helpers
     app.register_blueprint(applicant.bp)  # 网上申请 and 办件查询 for citizens and enterprises
+    from web import applicant_case
+
+    app.register_blueprint(applicant_case.bp)  # the applicant's case: notice, supplements online, downloads
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
+    from web import case_file, files
+
+    app.register_blueprint(files.bp)  # /files/<id>: staff download of the case file's stored files
+    app.register_blueprint(case_file.bp)  # /cases/<id>/file: the case file page (卷宗) and its ZIP

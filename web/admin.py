@@ -287,7 +287,7 @@ def _status_text(status: reminders.RunOnceStatus) -> str:
         return _("Run-once reached")
     if status.msgid == reminders.ROLLOUT_TRIPS:
         share = f"{round(status.multi_trip_share * 100)}%"
-        return _("Not reached: %(share)s of %(n)s counted cases needed more than one trip",
+        return _("Not reached: %(share)s of %(n)s counted cases needed more than one trip or a second notice",
                  share=share, n=status.counted_cases)
     if status.deployed_version is None:
         return _("Not reached: no version of its process is deployed")
@@ -394,6 +394,10 @@ def render_page(holiday_form: HolidayForm | None = None, matter_input: dict[str,
         incidents=incidents,
         retry_input=retry_input or {},
         matters=matters,
+        counting_rule=reminders.render(
+            reminders.COUNTING_RULE,
+            {"limit": f"{round(reminders.current_policy().max_multi_trip_share * 100)}%"},
+            current_language()),
         units=unit_choices,
         promised_units=PROMISED_UNITS,
         can_edit=actor().has_role("admin"),

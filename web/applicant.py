@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
@@ -28,15 +29,15 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import RadioField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, RadioField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Email, InputRequired, Length
 
-from forms.widgets import choices
-from services import cases
+from forms.widgets import FileRefField, Optional, Required, choices
+from services import cases, file_types, files, materials
 from services.actors import Actor
 from services.errors import ServiceError
 from storage.models import Case, HumanTask
-from web import labels
+from web import labels, uploads
 from web.common import reader, show_refusal, uow
 from web.i18n import current_language
 from web.validators import phone_number, unified_credit_code
@@ -138,6 +139,10 @@ class OnlineApplicationForm(FlaskForm):
     applicant_address = TextAreaField(
         lazy_gettext("Postal address"), validators=[Length(max=300)], filters=[_strip], render_kw={"rows": 2}
     )
+    email_consent = BooleanField(
+        lazy_gettext("Send me e-mail at each step that needs me (missing materials, acceptance, result ready)"),
+        default=True,
+    )
     delivery_mode = RadioField(
         lazy_gettext("Delivery of the result"), validators=[InputRequired(REQUIRED)], validate_choice=False
     )
@@ -173,11 +178,58 @@ def index():
     return render_template("applicant/index.html", rows=rows, matter_name=matter_name)
 
 
+MATERIAL_PREFIX = "material__"
+UPLOAD_TOKEN_KEY = "applicant_upload_token"
+
+
+def material_label(item: Any) -> str:
+    return item.name_zh if current_language() == "zh_CN" else (item.name_en or item.name_zh)
+
+
+def material_help(item: Any) -> str:
+    """Required or the condition, the form the office needs, and the note: what the applicant must know."""
+    parts = []
+    condition = item.condition_zh if current_language() == "zh_CN" else (item.condition_en or item.condition_zh)
+    if item.requirement == "conditional" and condition:
+        parts.append(_("Needed when: %(condition)s", condition=condition))
+    if item.note_zh and current_language() == "zh_CN":
+        parts.append(item.note_zh)
+    return "；".join(parts)
+
+
+def application_form_class(matter: Any) -> type[OnlineApplicationForm]:
+    """The application form with one upload per item of the matter's materials list (申请材料目录)."""
+    attrs: dict[str, Any] = {}
+    for item in matter.materials:
+        checks = [Required(_)] if item.requirement == "required" else [Optional()]
+        attrs[MATERIAL_PREFIX + item.code] = FileRefField(
+            material_label(item), checks, multiple=True, max_items=20, gettext=_,
+            accept=file_types.accept_attribute().split(","), description=material_help(item),
+        )
+    return type("MatterApplicationForm", (OnlineApplicationForm,), attrs)
+
+
+def material_fields(form: FlaskForm) -> list[FileRefField]:
+    return [f for f in form if f.name.startswith(MATERIAL_PREFIX)]
+
+
+def _upload_token() -> str:
+    """Uploads made before the case exists belong to this browser session only (see services.files.kept)."""
+    token = session.get(UPLOAD_TOKEN_KEY)
+    if not token:
+        token = session[UPLOAD_TOKEN_KEY] = secrets.token_hex(16)
+    return token
+
+
 @bp.route("/apply/<code>", methods=["GET", "POST"])
 def apply(code: str):
     matter = _online_matter(code)
-    form = OnlineApplicationForm(matter)
+    form = application_form_class(matter)(matter)
     status = 200
+    token = _upload_token()
+    if form.is_submitted():
+        uploads.ingest(form, actor="applicant", limit=matter.max_upload_bytes, owner_token=token,
+                       purpose="material")
     if form.validate_on_submit():
         credit = form.applicant_credit_code.data
         applicant = cases.Applicant(
@@ -187,7 +239,12 @@ def apply(code: str):
             phone=re.sub(r"\s", "", form.applicant_phone.data),
             email=form.applicant_email.data.strip(),
             address=(form.applicant_address.data or "").strip() or None,
+            email_consent=bool(form.email_consent.data),
         )
+        received = [
+            materials.Received(field.name[len(MATERIAL_PREFIX):], file_id=ref["file_id"])
+            for field in material_fields(form) for ref in field.refs()
+        ]
         start = {"report_type": form.report_type.data} if form.needs_report_type else {}
         try:
             registration = cases.register_case(
@@ -198,6 +255,8 @@ def apply(code: str):
                 delivery_mode=form.delivery_mode.data,
                 actor=Actor(username=f"applicant:{credit}", roles=frozenset({"applicant"})),
                 data=start,
+                received=received,
+                owner_token=token,
             )
         except ServiceError as err:
             status = show_refusal(form, err)
@@ -207,11 +266,17 @@ def apply(code: str):
                 "lookup_code": registration.lookup_code,
                 "matter": matter.code,
                 "at": time.time(),
+                "materials": [[field.label.text, [field.file_names.get(r["file_id"], "") for r in field.refs()]]
+                              for field in material_fields(form) if field.refs()],
             }
+            session.pop(UPLOAD_TOKEN_KEY, None)
             return redirect(url_for("applicant.submitted"))
     elif form.is_submitted():
         status = 422
-    return render_template("applicant/apply.html", form=form, matter=matter, matter_name=matter_name), status
+    return render_template(
+        "applicant/apply.html", form=form, matter=matter, matter_name=matter_name,
+        material_fields=material_fields(form), upload_limit=files.human_size(matter.max_upload_bytes),
+    ), status
 
 
 @bp.get("/submitted")
@@ -327,6 +392,7 @@ class LookupForm(FlaskForm):
 
 @dataclass
 class CaseStatus:
+    case_id: int
     reference: str
     matter: str
     applicant_name: str
@@ -367,6 +433,7 @@ def find_case(reference: str, code: str) -> CaseStatus | None:
         )
         posted = _posted(case)
         return CaseStatus(
+            case_id=case.id,
             reference=case.reference,
             matter=_matter_name_by_code(case.matter_code),
             applicant_name=case.applicant_name,
@@ -425,6 +492,10 @@ def track():
             )
         else:
             result = find_case(form.reference.data, form.lookup_code.data)
+            if result is not None:
+                from web.applicant_case import grant
+
+                grant(result.case_id)
             if result is None:
                 failures = throttle.fail([client, f"ref:{form.reference.data}"], now, settings["window"])
                 _slow_down(failures, settings)

@@ -2,8 +2,12 @@
 modeler). Everything is validated server-side (engine.definitions.compile_process) before anything is stored;
 a save names the version it was based on, and a concurrent deploy in between is refused, never merged.
 
-The editor talks JSON: POST {xml, base_version, note} with the CSRF token in the X-CSRFToken header.
-Answers: 200 deployed | 409 conflict (with the designer's XML back) | 422 rejected (file, line, element id).
+The editor talks JSON: POST {xml, base_version, note, override_reason} with the CSRF token in the
+X-CSRFToken header. Answers: 200 deployed | 409 conflict (with the designer's XML back) | 422 rejected (file,
+line, element id; for the deploy gate also `problems`, each with its element, and `overridable`).
+
+The deploy gate (services/deploy_gate.py) refuses a catalog matter's version whose data flow or scenarios fail;
+every problem is marked on the diagram. Data-flow findings alone may be overridden with a reason (audited).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from wtforms.validators import Length, ValidationError
 
 from engine.errors import BpmnError
 from services import definitions
+from services.deploy_gate import DeployRefused, GateProblem
 from services.errors import NotFound, ServiceError
 from storage.models import ProcessDefinition
 from web.common import actor, flash_service_error, reader, roles_required, uow
@@ -36,6 +41,10 @@ MAX_NOTE = 500
 class UploadForm(FlaskForm):
     diagram = FileField(lazy_gettext("BPMN file (.bpmn)"))
     note = StringField(lazy_gettext("Note for this version"), validators=[Length(max=MAX_NOTE)])
+    override_reason = StringField(
+        lazy_gettext("Reason to deploy despite data-flow findings (recorded in the audit log)"),
+        validators=[Length(max=MAX_NOTE)],
+    )
 
     def validate_diagram(self, field: FileField) -> None:
         upload = field.data
@@ -83,6 +92,37 @@ def _rejection(err: BpmnError, default_file: str) -> dict[str, Any]:
     }
 
 
+def _problem(problem: GateProblem, main_file: str) -> dict[str, Any]:
+    zh = current_language() == "zh_CN"
+    return {
+        "message": problem.message_zh if zh else problem.message_en,
+        "file": problem.filename,
+        "line": problem.line,
+        "element_id": problem.element_id,
+        "kind": problem.kind,
+        "scenario": problem.scenario,
+        "overridable": problem.overridable,
+        # Only the main diagram is in the editor; an element of a shared call activity cannot be marked there.
+        "in_editor": bool(problem.element_id) and problem.filename in (None, main_file),
+    }
+
+
+def _refusal(err: DeployRefused, main_file: str) -> dict[str, Any]:
+    """A gate refusal as the page and the editor show it; the first marked problem doubles as the element."""
+    problems = [_problem(p, main_file) for p in err.problems]
+    first = next((p for p in problems if p["element_id"]), problems[0] if problems else {})
+    return {
+        "message": error_text(err),
+        "file": first.get("file") or main_file,
+        "line": first.get("line"),
+        "element_id": first.get("element_id"),
+        "code": "gate",
+        "in_editor": first.get("in_editor", False),
+        "problems": problems,
+        "overridable": err.overridable,
+    }
+
+
 def _deployed_message(result: definitions.Deployment) -> str:
     if result.created:
         return _(
@@ -113,10 +153,14 @@ def index():
         else:
             files: dict[str, bytes | str] = {name: blob, **_shared_from_disk()}
             try:
-                result = definitions.deploy_bundle(uow(), files, name, actor(), note=form.note.data or None)
+                result = definitions.deploy_bundle(uow(), files, name, actor(), note=form.note.data or None,
+                                                   override_reason=form.override_reason.data or None)
             except BpmnError as err:
                 status = 422
                 rejected = _rejection(err, name)
+            except DeployRefused as err:
+                status = 422
+                rejected = _refusal(err, name)
             except ServiceError as err:
                 status = err.http_status
                 flash_service_error(err)
@@ -213,6 +257,13 @@ def _editor_texts() -> dict[str, str]:
         "prop_called": _("Called process"),
         "prop_id_taken": _("This id is used by another element."),
         "prop_id_invalid": _("An id starts with a letter or _ and has only letters, digits, _, - and ."),
+        "problems": _("Problems (each is marked on the diagram; click one to show it):"),
+        "override_label": _(
+            "These are data-flow findings only. If the diagram is right nonetheless, give the reason and deploy "
+            "anyway; the reason is recorded in the audit log."
+        ),
+        "override_button": _("Deploy anyway with this reason"),
+        "override_missing": _("Give the reason first."),
     }
 
 
@@ -281,7 +332,9 @@ def _json_error(status: int, kind: str, message: str, **extra: Any):
 
 
 def _posted() -> tuple[str, str | None, int | None]:
-    """The editor's payload: (xml, note, base_version). Raises _BadRequest with a message to show."""
+    """The editor's payload: (xml, note, base_version). Raises _BadRequest with a message to show.
+
+    The optional override reason is read by `_override_reason()`."""
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise _BadRequest(_("The editor sent no diagram."))
@@ -296,6 +349,12 @@ def _posted() -> tuple[str, str | None, int | None]:
     if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
         raise _BadRequest(_no_base_message())
     return xml, note, base
+
+
+def _override_reason() -> str | None:
+    payload = request.get_json(silent=True)
+    reason = payload.get("override_reason") if isinstance(payload, dict) else None
+    return (reason.strip()[:MAX_NOTE] or None) if isinstance(reason, str) else None
 
 
 class _BadRequest(Exception):
@@ -338,8 +397,11 @@ def _run(process_id: str | None, *, deploy: bool):
             definitions.check_bundle(files, main_file, process_id)
             return jsonify({"ok": True, "message": _("The diagram passed every check. Nothing was deployed.")})
         result = definitions.deploy_bundle(
-            uow(), files, main_file, actor(), process_id=process_id, note=note, expected_version=expected
+            uow(), files, main_file, actor(), process_id=process_id, note=note, expected_version=expected,
+            override_reason=_override_reason(),
         )
+    except DeployRefused as err:
+        return _json_error(422, "rejected", **_refusal(err, main_file))
     except BpmnError as err:
         rejection = _rejection(err, main_file)
         # Only the main diagram is in the editor; an error in a shared call activity cannot be marked there.

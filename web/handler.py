@@ -18,12 +18,14 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
+from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import cases, clock
+from services import case_file, cases, clock, files
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
 from storage.types import utcnow
-from web import case_view, queries
+from web import case_view, labels, queries, uploads
 from web.common import actor, flash_service_error, reader, roles_required, show_refusal, uow
 from web.i18n import current_language, error_text, field_error_text
 
@@ -38,7 +40,9 @@ def ui_schema_name(form_name: str) -> str:
     return f"{stem}.uischema.json"
 
 
-def task_form_class(form_name: str) -> type[FlaskForm]:
+def task_form_class(form_name: str, context: FormContext | None = None) -> type[FlaskForm]:
+    """The task's form; ``context`` (services.form_context) fills in the case's choices, the signing officer
+    and the calendar checks."""
     schema = load_schema(form_name)
     return build_form_class(
         schema,
@@ -46,6 +50,7 @@ def task_form_class(form_name: str) -> type[FlaskForm]:
         base=FlaskForm,
         gettext=lazy_gettext,
         locale=current_language(),
+        context=context,
     )
 
 
@@ -117,8 +122,8 @@ def worklist():
     f = _filter_from_args(current_app.config["WORKLIST_PAGE_SIZE"])
     now = utcnow()
     with reader() as r:
-        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now)
-        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now)
+        page = queries.worklist(r.session, f, me.user_id, sorted(me.lanes), now, sorted(me.roles))
+        counts = queries.tab_counts(r.session, me.user_id, sorted(me.lanes), now, sorted(me.roles))
         claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
         briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
         rows = [
@@ -190,13 +195,46 @@ def reassign(task_id: str):
 # ---------------------------------------------------------------- task page
 
 
-def _may_view_task(task: HumanTask) -> bool:
+def _may_view_task(session: Session, task: HumanTask, case: Case) -> bool:
+    """Whoever may see the case may read its tasks (read-only when they may not act); the task's own unit,
+    claimant and completer always may."""
     me = actor()
     return (
         (task.lane is not None and task.lane in me.lanes)
         or (me.user_id is not None and me.user_id in (task.claimed_by, task.completed_by))
-        or me.has_role("supervisor", "admin")
+        or may_view_case(session, case)
     )
+
+
+def _may_work(task: HumanTask, case: Case) -> bool:
+    """May claim and work on the task (the service decides again when the command runs)."""
+    me = actor()
+    return (task.state == "ready" and case.status == "active" and me.has_role(*WORK_ROLES)
+            and task.lane in me.lanes | {None} and me.has_task_role(task.role))
+
+
+def why_read_only(task: HumanTask, case: Case, claimer: str | None) -> str | None:
+    """Why this user cannot act on the task, in one or two sentences; None when they can (perhaps after
+    claiming it)."""
+    me = actor()
+    if task.state == "completed":
+        return _("This task is done; what was filled in is shown below.")
+    if task.state == "cancelled":
+        return _("This task was cancelled; nothing can be done on it any more.")
+    if case.status != "active":
+        why = _("The case is %(status)s.", status=labels.CASE_STATUS.get(case.status, case.status))
+    elif not me.has_role(*WORK_ROLES):
+        why = _("Your role reads cases; tasks are worked on by the units.")
+    elif task.lane not in me.lanes | {None}:
+        why = _("It is the task of %(unit)s.", unit=lane_label(task.lane))
+    elif not me.has_task_role(task.role):
+        why = _("Only the lead of %(lane)s can do this task.", lane=lane_label(task.lane))
+    elif task.claimed_by is not None and task.claimed_by != me.user_id:
+        why = _("%(name)s has claimed it: only they can work on it until they release it or the unit lead "
+                "reassigns it.", name=claimer or "—")
+    else:
+        return None
+    return _("%(first)s %(then)s", first=_("You can read this task but not work on it."), then=why)
 
 
 def _attach_errors(form: FlaskForm, errors: dict[str, str]) -> list[str]:
@@ -216,24 +254,21 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
     history = queries.case_events(session, case.id)
     names = queries.user_names(session, {task.claimed_by, task.completed_by})
     members = queries.unit_members(session, me.unit_code) if me.has_role("lead") else []
+    claimer = names.get(task.claimed_by) if task.claimed_by else None
     return {
         "task": task,
         "case": case,
         "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
         "history": history,
         "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
-        "claimer": names.get(task.claimed_by) if task.claimed_by else None,
+        "claimer": claimer,
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
         "mine": task.claimed_by is not None and task.claimed_by == me.user_id,
-        "can_work": _can_work(task),
+        "can_work": _may_work(task, case),
+        "read_only_reason": why_read_only(task, case, claimer),
         "is_lead": me.has_role("lead") and (task.lane in me.lanes or me.has_role("admin")),
     }
-
-
-def _can_work(task: HumanTask) -> bool:
-    me = actor()
-    return task.state == "ready" and task.lane in me.lanes | {None} and me.has_role(*WORK_ROLES)
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -243,8 +278,12 @@ def task(task_id: str):
         row = r.session.get(HumanTask, task_id)
         if row is None:
             abort(404)
-        if not _may_view_task(row):
+        case = row.case
+        if not _may_view_task(r.session, row, case):
             abort(403)
+        form_ctx = form_context(r.session, matter_code=row.matter_code, task_name=row.spec_name, actor=actor())
+    # Whether the reason not to act is None does not depend on the claimer's name (only its wording does).
+    acting = _may_work(row, case) and why_read_only(row, case, None) is None
     status = 200
     loose: list[str] = []
     form = None
@@ -252,7 +291,7 @@ def task(task_id: str):
     form_problem = None
     if row.form:
         try:
-            form_cls = task_form_class(row.form)
+            form_cls = task_form_class(row.form, form_ctx)
             spec = form_cls.form_spec
         except (UnknownForm, ValueError) as err:
             form_problem = str(err)
@@ -261,17 +300,21 @@ def task(task_id: str):
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
     stale = False  # a lost race: the form is shown again with the case's current version
-    if form_cls is not None and request.method == "POST":
+    if request.method == "POST" and not acting:
+        # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
+        status = 403
+        flash(_("Nothing was saved."), "error")
+    elif form_cls is not None and request.method == "POST":
         # A POST that succeeds redirects: it loads neither the page's context nor the workflow (the command
         # loads it once, in an engine worker).
-        if not _can_work(row):
-            abort(403)
         form = form_cls()
+        uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
+                       case_id=case.id, purpose="attachment")
         valid = form.validate()
         answers = _answers(form)
         # The schema's own rules (conditional requirements too) are checked as well, so that every problem
         # shows at once; a field keeps the first message it got.
-        problems = validate_form(row.form, answers) if row.form else {}
+        problems = validate_form(row.form, answers, form_ctx) if row.form else {}
         for name, (msgid, params) in problems.items():
             text = _(msgid) % params if params.get("limit") is not None else _(msgid)
             if name in form and name not in ("csrf_token", "expected_version"):
@@ -313,28 +356,40 @@ def task(task_id: str):
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
     # The page: a GET, or a POST that is shown again with what was typed.
+    read_only = []
     with reader() as r:
         row = r.session.get(HumanTask, task_id) or row
-        case = r.session.get(Case, row.case_id)
+        case = r.session.get(Case, row.case_id) or case
         context = _task_context(row, case, r.session)
         # the serialized workflow is a deferred column: read it while the session is open
         data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
-    if form is not None and stale:
-        form.expected_version.data = str(case.version)
-    elif form_cls is not None and form is None:
-        initial = data_for_form(spec, data)
-        form = form_cls(formdata=None, data=initial)
-        form.expected_version.data = str(case.version)
-    read_only = []
-    if spec is not None:
-        read_only = [(f, display_value(f, data[f.name])) for f in spec.read_only if f.name in data]
+        if form is not None and stale:
+            form.expected_version.data = str(case.version)
+        elif form_cls is not None and form is None and acting:
+            form = form_cls(formdata=None, data=data_for_form(spec, data))
+            form.expected_version.data = str(case.version)
+        if form is not None:
+            uploads.describe(form, r.session)
+        if spec is not None:
+            names = {fid: row.original_name for fid, row in files.names_for(r.session, files.refs_in(data)).items()}
+            read_only = [(f, display_value(f, data[f.name], names)) for f in spec.read_only if f.name in data]
+        record = case_file.load(r.session, case, locale=current_language())
+    # What a reader sees instead of the form: the answers given (completed) or the task's data so far.
+    own = record.task(row.id)
+    current: tuple[case_file.Answer, ...] = ()
+    if own is None and spec is not None and not (form is not None and context["mine"] and acting):
+        infos = {f.id: f for f in record.all_files()}
+        current = case_file.answers_for(spec.fields, data, infos)
     return render_template(
         "handler/task.html",
-        form=form,
+        form=form if acting else None,
         spec=spec,
         loose=loose,
         read_only=read_only,
         form_problem=form_problem,
+        case_file=record,
+        own_record=own,
+        current_answers=current,
         **context,
     ), status
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from storage.models import AuditEvent, Case, HumanTask, User
@@ -59,13 +59,18 @@ def _lane_clause(lanes: Sequence[str]):
     return HumanTask.lane == lanes[0] if len(lanes) == 1 else HumanTask.lane.in_(lanes)
 
 
-def worklist_criteria(f: WorklistFilter, user_id: int, lanes: Sequence[str], now: datetime) -> list | None:
-    """The WHERE clauses of one worklist tab; None when the user has nothing to see there (no lanes)."""
+def worklist_criteria(f: WorklistFilter, user_id: int, lanes: Sequence[str], now: datetime,
+                      roles: Sequence[str] | None = None) -> list | None:
+    """The WHERE clauses of one worklist tab; None when the user has nothing to see there (no lanes).
+    ``roles``: the user's roles; a task that needs a role (HumanTask.role, e.g. lead) is listed only to users
+    who have it (None: do not filter by role)."""
     if f.view in ("open", "unit"):
         if not lanes:
             return None
         claimed = HumanTask.claimed_by.is_(None) if f.view == "open" else HumanTask.claimed_by.is_not(None)
         criteria = [_lane_clause(lanes), HumanTask.state == "ready", claimed]
+        if roles is not None and not {"admin", "system"} & set(roles):
+            criteria.append(or_(HumanTask.role.is_(None), HumanTask.role.in_(sorted(roles) or [""])))
     elif f.view == "done":
         criteria = [HumanTask.claimed_by == user_id, HumanTask.state == "completed"]
     else:
@@ -83,8 +88,9 @@ def count_tasks(session: Session, criteria: list) -> int:
     return session.execute(select(func.count(HumanTask.id)).where(*criteria)).scalar_one()
 
 
-def worklist(session: Session, f: WorklistFilter, user_id: int, lanes: Sequence[str], now: datetime) -> Page:
-    criteria = worklist_criteria(f, user_id, lanes, now)
+def worklist(session: Session, f: WorklistFilter, user_id: int, lanes: Sequence[str], now: datetime,
+             roles: Sequence[str] | None = None) -> Page:
+    criteria = worklist_criteria(f, user_id, lanes, now, roles)
     if criteria is None:
         return Page([], 0, 1, f.per_page)
     total = count_tasks(session, criteria)
@@ -118,10 +124,11 @@ def case_briefs(session: Session, case_ids: set[int]) -> dict[int, CaseBrief]:
     return {row.id: CaseBrief(*row) for row in rows}
 
 
-def tab_counts(session: Session, user_id: int, lanes: Sequence[str], now: datetime) -> dict[str, int]:
+def tab_counts(session: Session, user_id: int, lanes: Sequence[str], now: datetime,
+               roles: Sequence[str] | None = None) -> dict[str, int]:
     counts = {}
     for view in ("open", "mine", "unit"):
-        criteria = worklist_criteria(WorklistFilter(view=view), user_id, lanes, now)
+        criteria = worklist_criteria(WorklistFilter(view=view), user_id, lanes, now, roles)
         counts[view] = 0 if criteria is None else count_tasks(session, criteria)
     return counts
 

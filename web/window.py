@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
@@ -17,7 +17,7 @@ from wtforms.validators import Optional as OptionalValue
 from forms.builder import describe, display_value
 from forms.schemas import UnknownForm, load_schema
 from forms.widgets import choices
-from services import cases
+from services import cases, materials
 from services.errors import ServiceError
 from storage.models import AuditEvent, HumanTask, User
 from web import queries
@@ -127,6 +127,26 @@ def find_matter(code: str | None):
         return None
 
 
+PAPER_CHOICES = (
+    ("", lazy_gettext("not received")),
+    ("original", lazy_gettext("original")),
+    ("copy", lazy_gettext("copy")),
+)
+
+
+def ticked_materials(matter_code: str | None) -> list[materials.Received]:
+    """The chosen matter's items ticked as received on paper (other matters' ticks are ignored)."""
+    matter = find_matter(matter_code)
+    if matter is None:
+        return []
+    out = []
+    for item in matter.materials:
+        value = request.form.get(f"paper__{matter.code}__{item.code}", "")
+        if value in ("original", "copy"):
+            out.append(materials.Received(item.code, paper_form=value, copies=item.copies))
+    return out
+
+
 @bp.route("/cases/new", methods=["GET", "POST"])
 @roles_required("window")
 def register():
@@ -154,6 +174,7 @@ def register():
                 delivery_mode=form.delivery_mode.data,
                 actor=actor(),
                 data=start,
+                received=ticked_materials(form.matter.data),
             )
         except ServiceError as err:
             status = show_refusal(form, err)
@@ -162,7 +183,9 @@ def register():
     elif form.is_submitted():
         status = 422
     return render_template(
-        "window/register.html", form=form, eia_matters=sorted(report_type_matters())
+        "window/register.html", form=form, eia_matters=sorted(report_type_matters()),
+        materials_by_matter=load_catalog_cached().matters, paper_choices=PAPER_CHOICES,
+        ticked={k: v for k, v in request.form.items() if k.startswith("paper__")}, lang=current_language(),
     ), status
 
 
@@ -203,7 +226,7 @@ def notice(case_id: int, task_id: str):
             if earlier.form == "materials_check.json" and earlier.state == "completed":
                 intake = _completed_form(session, case.id, earlier.id)
         clerk = session.execute(select(User.display_name).where(User.id == task.completed_by)).scalar()
-    fields = _labelled(task.form, answers)
+    fields = _labelled(task.form, answers, case.matter_code)
     missing: list[str] = []
     for spec, raw, _text in fields:
         if spec.name == "missing_items" and isinstance(raw, list):
@@ -237,12 +260,16 @@ def _completed_form(session, case_id: int, task_id: str) -> dict[str, Any]:
     return {}
 
 
-def _labelled(form_name: str, answers: dict[str, Any]) -> list[tuple[Any, Any, str]]:
-    """(field spec, raw value, display text) in the form's order."""
+def _labelled(form_name: str, answers: dict[str, Any], matter_code: str) -> list[tuple[Any, Any, str]]:
+    """(field spec, raw value, display text) in the form's order; choices from the case's matter (materials)."""
     try:
+        from forms.context import FormContext
         from forms.schemas import load_ui_schema
+        from services.form_context import MATTER_MATERIALS, materials_options
 
-        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language())
+        context = FormContext(options={MATTER_MATERIALS: materials_options(matter_code)})
+        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language(),
+                        context)
     except UnknownForm:
         return []
     return [(f, answers[f.name], display_value(f, answers[f.name])) for f in spec.fields if f.name in answers]

@@ -5,6 +5,9 @@
     m = cat.matter("m01")                # Matter (frozen dataclass)
     m.promised_for("table")              # Limit(value=30, unit="days", ...)
     cat.unit(m.responsible_unit).name_zh # "环评处"
+    m.materials                          # tuple[MaterialItem, ...]: the 申请材料目录, in catalog order
+    m.material("eia_document").name_zh   # KeyError for an unknown code
+    m.max_upload_bytes                   # per-file upload limit (max_upload_mb, default 50 MiB)
 
 Every problem in the file is collected and raised together as one ``CatalogError`` whose message names the
 matter/unit and the key, e.g. ``catalog.toml: matters[3] (m04): statutory_limit.unit 'weeks' is not one of ...``.
@@ -31,6 +34,13 @@ CHANNELS = ("window", "post", "online")
 DELIVERY_MODES = ("window", "post", "online")
 MATTER_KINDS = ("approval", "filing")
 REPORT_TYPES = ("report", "table")
+MATERIAL_REQUIREMENTS = ("required", "conditional")
+MATERIAL_FORMS = ("original", "copy", "electronic")
+MATERIAL_FORM_ZH = {"original": "原件", "copy": "复印件", "electronic": "电子件"}
+RESERVED_MATERIAL_CODES = ("other",)  # the 一次性告知书 offers "other" beside the matter's items
+MIB = 1024 * 1024
+DEFAULT_MAX_UPLOAD_MB = 50
+MAX_UPLOAD_MB_CEILING = 2048  # a typo (20000) should not open the door to 20 GB uploads
 DEADLINE_RELATIVE_TO = ("activity_start", "activity_end", "following_year")
 
 CHANNEL_ZH = {"window": "现场申请", "post": "邮寄申请", "online": "网上申请"}
@@ -81,6 +91,43 @@ class ServiceMode:
 
 
 @dataclass(frozen=True)
+class MaterialItem:
+    """One entry of a matter's 申请材料目录 (what the applicant hands in)."""
+
+    code: str  # stable, unique within the matter, e.g. "application_form"
+    name_zh: str
+    name_en: str
+    requirement: str  # "required" | "conditional"
+    condition_zh: str | None  # the condition in words when conditional
+    condition_en: str | None
+    form: str  # "original" | "copy" | "electronic"
+    copies: int
+    note_zh: str | None
+    source: str | None  # legal source where known
+    unconfirmed: bool  # true unless a source settled the item (catalog key confirmed = false)
+
+    @property
+    def required(self) -> bool:
+        return self.requirement == "required"
+
+    @property
+    def form_zh(self) -> str:
+        return MATERIAL_FORM_ZH[self.form]
+
+
+@dataclass(frozen=True)
+class PublicNotice:
+    """A 公示 the matter's diagram publishes (user task ``task``), and its minimum period."""
+
+    task: str  # the publishing user task's id in the diagram, e.g. "publish_acceptance_public_notice"
+    name_zh: str
+    min_working_days: int  # both the first and the last day count
+    source: str | None = None
+    note: str | None = None
+    confirmed: bool = True
+
+
+@dataclass(frozen=True)
 class Matter:
     code: str
     number: int
@@ -102,6 +149,27 @@ class Matter:
     statutory_limit_by_report_type: Mapping[str, Limit] = field(default_factory=lambda: MappingProxyType({}))
     promised_limit_by_report_type: Mapping[str, Limit] = field(default_factory=lambda: MappingProxyType({}))
     applicant_deadlines: tuple[ApplicantDeadline, ...] = ()
+    materials: tuple[MaterialItem, ...] = ()
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MIB  # per uploaded file
+    public_notices: tuple[PublicNotice, ...] = ()
+
+    def notice_min_working_days(self, task: str) -> int | None:
+        """The minimum 公示 period of the notice published by user task ``task`` (None: not a 公示 task)."""
+        for notice in self.public_notices:
+            if notice.task == task:
+                return notice.min_working_days
+        return None
+
+    def material(self, code: str) -> MaterialItem:
+        for item in self.materials:
+            if item.code == code:
+                return item
+        raise KeyError(f"{self.code}: unknown material code {code!r}; known: "
+                       f"{', '.join(i.code for i in self.materials)}")
+
+    @property
+    def required_materials(self) -> tuple[MaterialItem, ...]:
+        return tuple(i for i in self.materials if i.required)
 
     @property
     def responsible_unit(self) -> str:
@@ -256,6 +324,89 @@ def _deadline(errs: _Errors, where: str, raw: Any) -> ApplicantDeadline | None:
     return d
 
 
+def _material(errs: _Errors, where: str, raw: Any) -> MaterialItem | None:
+    if not isinstance(raw, Mapping):
+        errs.add(where, "must be a table")
+        return None
+    allowed = {"code", "name_zh", "name_en", "requirement", "condition_zh", "condition_en", "form", "copies",
+               "note_zh", "source", "confirmed"}
+    if set(raw) - allowed:
+        errs.add(where, f"unknown keys {sorted(set(raw) - allowed)}")
+    code = _get(errs, where, raw, "code", str, default="")
+    if code and not re.fullmatch(r"[a-z][a-z0-9_]{1,47}", code):
+        errs.add(where, f"code {code!r} must be snake_case (a-z, 0-9, _), 2-48 characters")
+    if code in RESERVED_MATERIAL_CODES:
+        errs.add(where, f"code {code!r} is reserved (the 补正 notice's free-text item)")
+    name_zh = _get(errs, where, raw, "name_zh", str, default="")
+    if name_zh is not None and not any("\u4e00" <= ch <= "\u9fff" for ch in name_zh):
+        errs.add(where, f"name_zh {name_zh!r} must be Chinese")
+    name_en = _get(errs, where, raw, "name_en", str, default="")
+    requirement = _get(errs, where, raw, "requirement", str, default="")
+    if requirement and requirement not in MATERIAL_REQUIREMENTS:
+        errs.add(where, f"requirement {requirement!r} is not one of {', '.join(MATERIAL_REQUIREMENTS)}")
+    cond_zh = _get(errs, where, raw, "condition_zh", str, required=False) or None
+    cond_en = _get(errs, where, raw, "condition_en", str, required=False) or None
+    if requirement == "conditional" and not (cond_zh and cond_en):
+        errs.add(where, "a conditional item states its condition in condition_zh and condition_en")
+    if requirement == "required" and (cond_zh or cond_en):
+        errs.add(where, "a required item has no condition (make it conditional or drop the condition)")
+    form = _get(errs, where, raw, "form", str, default="")
+    if form and form not in MATERIAL_FORMS:
+        errs.add(where, f"form {form!r} is not one of {', '.join(MATERIAL_FORMS)}")
+    copies = _get(errs, where, raw, "copies", int, required=False, default=1)
+    if copies is not None and not 1 <= copies <= 50:
+        errs.add(where, f"copies must be 1-50, got {copies}")
+    return MaterialItem(
+        code=code or "", name_zh=name_zh or "", name_en=name_en or "", requirement=requirement or "",
+        condition_zh=cond_zh, condition_en=cond_en, form=form or "", copies=copies or 1,
+        note_zh=_get(errs, where, raw, "note_zh", str, required=False) or None,
+        source=_get(errs, where, raw, "source", str, required=False) or None,
+        unconfirmed=not _get(errs, where, raw, "confirmed", bool, required=False, default=True),
+    )
+
+
+def _public_notices(errs: _Errors, w: str, raw: Any) -> tuple[PublicNotice, ...]:
+    out = []
+    for j, r in enumerate(_get(errs, w, raw, "public_notices", list, required=False, default=[])):
+        where = f"{w}.public_notices[{j}]"
+        if not isinstance(r, Mapping):
+            errs.add(where, "must be a table")
+            continue
+        allowed = {"task", "name_zh", "min_working_days", "source", "note", "confirmed"}
+        if set(r) - allowed:
+            errs.add(where, f"unknown keys {sorted(set(r) - allowed)}")
+        days = _get(errs, where, r, "min_working_days", int, default=0)
+        if days is not None and not 1 <= days <= 60:
+            errs.add(where, f"min_working_days must be 1-60, got {days}")
+        out.append(PublicNotice(
+            task=_get(errs, where, r, "task", str, default="") or "",
+            name_zh=_get(errs, where, r, "name_zh", str, default="") or "",
+            min_working_days=days or 0,
+            source=_get(errs, where, r, "source", str, required=False) or None,
+            note=_get(errs, where, r, "note", str, required=False) or None,
+            confirmed=_get(errs, where, r, "confirmed", bool, required=False, default=True),
+        ))
+    tasks = [n.task for n in out]
+    for dup in sorted({t for t in tasks if tasks.count(t) > 1}):
+        errs.add(w, f"public_notices: duplicate task {dup!r}")
+    return tuple(out)
+
+
+def _materials(errs: _Errors, w: str, raw: Any) -> tuple[MaterialItem, ...]:
+    items = tuple(
+        m for j, r in enumerate(_get(errs, w, raw, "materials", list, default=[]))
+        if (m := _material(errs, f"{w}.materials[{j}]", r))
+    )
+    if raw.get("materials") is not None and not items:
+        errs.add(w, "materials is empty")
+    elif items and not any(i.required for i in items):
+        errs.add(w, "materials has no required item")
+    codes = [i.code for i in items]
+    for dup in sorted({c for c in codes if codes.count(c) > 1}):
+        errs.add(w, f"materials: duplicate code {dup!r}")
+    return items
+
+
 def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path) -> Matter | None:
     if not isinstance(raw, Mapping):
         errs.add(f"matters[{idx}]", "must be a table")
@@ -265,7 +416,8 @@ def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path)
     allowed = {"code", "number", "name_zh", "name_en", "kind", "unit", "owner", "unit_missing_in_plan",
                "run_once_month", "legal_basis", "statutory_limit", "statutory_limit_note",
                "statutory_limit_by_report_type", "promised_limit", "promised_limit_by_report_type",
-               "excluded_time", "service_modes", "diagram", "process_id", "applicant_deadlines"}
+               "excluded_time", "service_modes", "diagram", "process_id", "applicant_deadlines",
+               "materials", "max_upload_mb", "public_notices"}
     if set(raw) - allowed:
         errs.add(w, f"unknown keys {sorted(set(raw) - allowed)}")
     code = _get(errs, w, raw, "code", str, default="")
@@ -341,6 +493,10 @@ def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path)
     )
     if stat and stat.unit == "applicant_due" and not deadlines:
         errs.add(w, "statutory_limit.unit = applicant_due needs applicant_deadlines")
+    max_mb = _get(errs, w, raw, "max_upload_mb", int, required=False, default=DEFAULT_MAX_UPLOAD_MB)
+    if max_mb is not None and not 1 <= max_mb <= MAX_UPLOAD_MB_CEILING:
+        errs.add(w, f"max_upload_mb must be 1-{MAX_UPLOAD_MB_CEILING}, got {max_mb}")
+        max_mb = DEFAULT_MAX_UPLOAD_MB
     return Matter(
         code=code, number=number, name_zh=_get(errs, w, raw, "name_zh", str, default=""),
         name_en=_get(errs, w, raw, "name_en", str, default=""), kind=kind, unit=unit, owner=owner,
@@ -353,6 +509,9 @@ def _matter(errs: _Errors, idx: int, raw: Any, unit_codes: set[str], base: Path)
         promised_limit_by_report_type=_limits_by_report_type(
             errs, f"{w}.promised_limit_by_report_type", raw.get("promised_limit_by_report_type")),
         applicant_deadlines=deadlines,
+        materials=_materials(errs, w, raw),
+        max_upload_bytes=(max_mb or DEFAULT_MAX_UPLOAD_MB) * MIB,
+        public_notices=_public_notices(errs, w, raw),
     )
 
 

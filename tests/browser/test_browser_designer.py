@@ -142,5 +142,36 @@ def test_a_hostile_script_is_rejected_and_marked_in_the_editor(live_app, page):
     page.screenshot(path=str(_artifacts() / "designer_rejected.png"))
 
 
+def test_deleting_the_decision_is_refused_with_every_problem_marked(live_app, page):
+    """The hostile finding: 审批决定 deleted in the modeler was accepted and the next case broke. Now the deploy
+    gate refuses it, every element that reads `decision` is marked, and no override is offered."""
+    app, base = live_app, live_app.base_url
+    sign_in_as_designer(page, base)
+    open_editor(page)
+    before = {v: d.content_hash for v, d in stored(app).items()}
+    page.evaluate(
+        """() => { const m = window.runonceModeler, registry = m.get('elementRegistry');
+             m.get('modeling').removeElements([registry.get('decide')]); }"""
+    )
+    # bpmn-js reconnects the flow that came in to where the deleted step led
+    assert page.evaluate(
+        "() => window.runonceModeler.get('elementRegistry').get('Flow_gw_hearing_merge_to_decide').target.id"
+    ) == "gw_decision"
+    page.click("#modeler-deploy")
+    page.wait_for_selector("#modeler-message[data-outcome=rejected]")
+    text = page.inner_text("#modeler-message")
+    assert "未部署" in text and "decision" in text and "NameError" not in text, text
+    marked = set(page.get_attribute("#modeler-app", "data-marked").split())
+    assert {"gw_decision", "record_outcome", "Flow_gw_decision_to_issue_approval"} <= marked
+    shown = page.eval_on_selector_all(".runonce-error", "els => els.map(e => e.getAttribute('data-element-id'))")
+    assert set(shown) == marked, shown
+    assert page.locator("#gate-problems li").count() >= 3
+    assert page.locator("#modeler-override").count() == 0  # failing scenarios are never overridable
+    page.locator("#gate-problems li.clickable", has_text="record_outcome").first.click()
+    assert page.input_value("#prop-id") == "record_outcome"
+    assert {v: d.content_hash for v, d in stored(app).items()} == before
+    page.screenshot(path=str(_artifacts() / "designer_gate.png"))
+
+
 def _artifacts():
     return artifacts()

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import pytest
+from gate_support import deploy_ungated
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -137,8 +138,9 @@ def chain_diagram(process_id: str, steps: list[tuple]) -> str:
 
 
 def deploy(uow: UnitOfWork, process_id: str, steps: list[tuple]) -> None:
+    """A small chain diagram under `process_id` (often a catalog matter's: a toy version, not gated)."""
     xml = chain_diagram(process_id, steps)
-    definitions.deploy_bundle(uow, {f"{process_id}.bpmn": xml}, f"{process_id}.bpmn", SYSTEM)
+    deploy_ungated(uow, {f"{process_id}.bpmn": xml}, f"{process_id}.bpmn", SYSTEM)
 
 
 def deploy_matter(uow: UnitOfWork, matter_code: str) -> None:

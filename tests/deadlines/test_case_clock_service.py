@@ -43,8 +43,9 @@ def complete(uow, task_id: str, form: dict | None = None) -> None:
 def test_eia_case_accepted_on_9_february_is_due_on_14_march(uow, people, frozen):
     """The real EIA diagram: the clock starts when the shared acceptance sets `accepted`; with a promised limit
     of 20 working days (matter setting) the case is due on 2018-03-14.  The acceptance notice (public_notice,
-    excluded for matter 1) stops the clock at once; the notice period and the expert review (9–14 February,
-    four working days counting Sunday the 11th) move the promised date to 20 March."""
+    excluded for matter 1) stops the clock at once; the notice period (at least 10 working days, checked by the
+    calendar: 12 February – 1 March around the Spring Festival) and the expert review (9 February – 2 March:
+    twelve working days counting Sunday the 11th and Saturday the 24th) move the promised date to 30 March."""
     deploy_matter(uow, "m01")
     clock.save_matter_setting(uow, "m01", actor=SYSTEM, promised_value=20, promised_unit="working_days")
     case_id = register(uow, "m01", report_type="report")
@@ -71,19 +72,21 @@ def test_eia_case_accepted_on_9_february_is_due_on_14_march(uow, people, frozen)
     frozen.set(at(2018, 2, 12, 9))
     complete(uow, ready_by_form(uow, case_id, "public_notice.json"),
              {"notice_url": "http://hbt.jl.gov.cn/gs/1.html", "notice_start": "2018-02-12",
-              "notice_end": "2018-02-13"})
+              "notice_end": "2018-03-01"})
     assert case_row(uow, case_id).next_timer_due is not None  # waiting for the end of the notice period
-    frozen.set(at(2018, 2, 14, 9))
+    frozen.set(at(2018, 3, 2, 9))
     assert cases.fire_due_timers(uow, clock.now()) == 1
-    assert suspensions(uow, case_id) == [("public_notice", date(2018, 2, 9), date(2018, 2, 14)),
-                                         ("expert_review", date(2018, 2, 14), None)]
+    assert suspensions(uow, case_id) == [("public_notice", date(2018, 2, 9), date(2018, 3, 2)),
+                                         ("expert_review", date(2018, 3, 2), None)]
     complete(uow, ready_by_form(uow, case_id, "expert_review.json"),
-             {"expert_meeting_date": "2018-02-14", "expert_opinion": "结论可信。", "expert_conclusion": "pass"})
+             {"expert_meeting_date": "2018-03-02", "expert_opinion": "结论可信。", "expert_conclusion": "pass"})
     case = case_row(uow, case_id)
     assert case.clock_running is True
-    assert suspensions(uow, case_id)[-1] == ("expert_review", date(2018, 2, 14), date(2018, 2, 14))
-    assert case.promised_due_on == date(2018, 3, 20)  # 14 March + 4 working days (15, 16, 19, 20 March)
-    assert case.due_on == date(2018, 4, 16)  # 10 April + 5 calendar days = Sunday 15 → next working day
+    assert suspensions(uow, case_id)[-1] == ("expert_review", date(2018, 3, 2), date(2018, 3, 2))
+    # 14 March + 12 working days (15, 16, 19–23, 26–30 March)
+    assert case.promised_due_on == date(2018, 3, 30)
+    # 10 April + 21 calendar days = 1 May, a holiday (Labour Day, 29 April – 1 May) → 2 May
+    assert case.due_on == date(2018, 5, 2)
 
 
 @pytest.fixture

@@ -35,7 +35,8 @@ def add_cases_with_trips(uow, matter: str, trips: list[int]) -> None:
             uow.session.add(Case(
                 reference=f"T{secrets.token_hex(5)}", lookup_code="X", matter_code=matter,
                 definition_id=definition_id, status="completed", applicant_name="某公司", channel="window",
-                delivery_mode="post", state="", serializer_version="test", created_by="test", trips=n))
+                delivery_mode="post", state="", serializer_version="test", created_by="test", trips=n,
+                accepted_on=date(2018, 4, 2), outcome="approved"))
         uow.commit()
 
 
@@ -77,7 +78,8 @@ def test_april_matters_raise_rollout_reminders_on_1_may(uow, people):
     assert status.ok and ("window", "post") in status.run_once_modes
     assert m03.msgid == reminders.ROLLOUT_TRIPS and m03.params["share"] == "67%"
     assert reminders.render(m03.msgid, m03.params, "zh_CN") == (
-        "事项 3“贮存危险废物超过一年的批准”未按期（2018-04-30 前）实现“只跑一次”：67% 的办件跑动超过一次（上限 20%）。")
+        "事项 3“贮存危险废物超过一年的批准”未按期（2018-04-30 前）实现“只跑一次”："
+        "67% 的已办结办件跑动超过一次或二次告知补正（上限 20%）。")
     assert reminders.render(m01.msgid, m01.params, "en").startswith(
         "Matter 1 Approval of environmental impact assessment documents")
     assert target.params == {"done": 1, "total": 11, "deadline": "2018-04-30", "target": "40%"}

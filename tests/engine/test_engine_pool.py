@@ -154,3 +154,11 @@ def test_settings_come_from_the_environment_or_the_app_config():
     assert PoolSettings.from_mapping({}) == PoolSettings()
     settings = PoolSettings.from_mapping({"ENGINE_WORKERS": "3", "ENGINE_DEADLINE": 5, "ENGINE_MEMORY_MB": "0"})
     assert (settings.workers, settings.deadline, settings.memory_mb) == (3, 5.0, None)
+
+
+def test_a_cause_chain_that_loops_back_is_followed_once():
+    first, second = ValueError("a"), KeyError("b")
+    first.__context__, second.__context__ = second, first
+    assert steps._caused_by_memory(first) is False
+    second.__cause__ = MemoryError()
+    assert steps._caused_by_memory(first) is True

@@ -67,6 +67,10 @@ def seed(uow: UnitOfWork) -> dict[str, Actor]:
         for user, lane in rows:  # a unit staffed only by its lead (e.g. 厅领导, 法规处)
             if lane not in people and user.has_role("handler"):
                 people[lane] = actor_for(session, user)
+        for user, lane in rows:  # tasks restricted to a role within the lane (property "role": lead)
+            for role in ("lead",):
+                if user.has_role(role) and f"{lane}#{role}" not in people:
+                    people[f"{lane}#{role}"] = actor_for(session, user)
     return people
 
 
@@ -147,8 +151,8 @@ def run_scenario(uow: UnitOfWork, sc: Scenario, people: dict[str, Actor]) -> Ser
                     f"{sorted(row.spec_name for row in rows)} (case {status.status}, incident {status.incident!r})"
                 )
             row = matching[0]
-            task_id, lane, title = row.id, row.lane, row.title
-        actor = people.get(lane) if lane else WINDOW
+            task_id, lane, title, role = row.id, row.lane, row.title, row.role
+        actor = (people.get(f"{lane}#{role}") if role else people.get(lane)) if lane else WINDOW
         assert actor is not None, f"{sc.id}: no user works the lane {lane!r} of {name!r}"
         with frozen_time(now):
             result = cases.complete_task(uow, task_id, copy.deepcopy(payload), actor)

@@ -14,6 +14,7 @@ from driver import (
     M01,
     M06,
     M07,
+    M08,
     M11,
     START_TIME,
     Expect,
@@ -21,6 +22,7 @@ from driver import (
     acceptance,
     m01_steps,
     m07_steps,
+    m08_steps,
     m11_steps,
     start_data,
 )
@@ -41,20 +43,49 @@ def _run(installed, sc: Scenario) -> Case:
     return case
 
 
-def _with_handover(steps, same_visit: bool):
+def _with_handover(steps, same_visit: bool, pickup_date: str | None = None):
     steps = copy.deepcopy(steps)
     name, payload = DELIVERY["window"]
     for i, (step, _) in enumerate(steps):
         if step == name:
-            steps[i] = (name, {**payload, "same_visit_handover": same_visit})
+            dates = {"notified_date": pickup_date, "pickup_date": pickup_date} if pickup_date else {}
+            steps[i] = (name, {**payload, "same_visit_handover": same_visit, **dates})
     return steps
 
 
+REGISTERED_ON = START_TIME[:10]  # the scenarios register the case at START_TIME (Beijing)
+
+
 def test_window_window_handed_over_in_the_same_visit_is_one_trip(installed):
+    """即办: the result handed over on the day of the application visit."""
     sc = Scenario(M07, "same_visit", start_data("m07", "window", "window"),
-                  _with_handover(m07_steps(mode="window"), True), Expect())
+                  _with_handover(m07_steps(mode="window"), True, pickup_date=REGISTERED_ON), Expect())
     case = _run(installed, sc)
     assert (case.status, case.trips, case.trip_flag) == ("completed", 1, None)
+
+
+def test_same_visit_is_checked_against_the_dates_not_the_checkbox(installed):
+    """The box ticked, but the result was picked up two months later: two visits, and the flag says why."""
+    sc = Scenario(M07, "ticked_but_later", start_data("m07", "window", "window"),
+                  _with_handover(m07_steps(mode="window"), True), Expect())
+    case = _run(installed, sc)
+    assert (case.status, case.trips) == ("completed", 2)
+    assert "不是同一天" in case.trip_flag and DELIVERY["window"][1]["pickup_date"] in case.trip_flag
+    # the dates decide in the other direction too: picked up on the day of the application, box not ticked
+    sc = Scenario(M07, "same_day_unticked", start_data("m07", "window", "window"),
+                  _with_handover(m07_steps(mode="window"), False, pickup_date=REGISTERED_ON), Expect())
+    case = _run(installed, sc)
+    assert (case.trips, case.trip_flag) == (1, None)
+
+
+def test_cancellation_at_the_window_after_delivery_counts_a_trip(installed):
+    """m08: filed online, receipt online, then the cancellation handed in at the window: one trip."""
+    online = _run(installed, Scenario(M08, "online_cancel", start_data("m08", "online", "online"),
+                                      m08_steps(mode="online"), Expect()))
+    at_window = _run(installed, Scenario(M08, "window_cancel", start_data("m08", "online", "online"),
+                                         m08_steps(mode="online", cancellation_channel="window"), Expect()))
+    assert (online.status, online.trips) == ("completed", 0)
+    assert (at_window.status, at_window.trips, at_window.trip_flag) == ("completed", 1, None)
 
 
 def test_window_window_in_two_visits_is_flagged_with_the_reasons(installed):

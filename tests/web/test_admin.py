@@ -11,11 +11,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from gate_support import deploy_ungated
 from sqlalchemy import select, update
 from web_support import _password_hash, add_task, login, make_app, seed_people
 
 from app import uow_for
-from services import cases, clock, definitions
+from services import cases, clock
 from services.actors import Actor
 from storage.models import AuditEvent, Case, HolidayNotice, HumanTask, MatterSetting, User, UserRole
 
@@ -69,7 +70,7 @@ def app(db_url):
     app = make_app(db_url)
     seed_people(app)
     add_users(app)
-    definitions.deploy_bundle(uow_for(app), {f"{M03}.bpmn": DIAGRAM}, f"{M03}.bpmn", SYSTEM)
+    deploy_ungated(uow_for(app), {f"{M03}.bpmn": DIAGRAM}, f"{M03}.bpmn", SYSTEM)  # a toy m03: no gate
     yield app
     app.extensions["runonce.engine"].dispose()
 
@@ -374,7 +375,7 @@ def test_an_admin_retries_an_incident_with_corrected_data(app, client):
     )).replace('targetRef="end"/>\n  </bpmn:process>', 'targetRef="share"/>\n  </bpmn:process>').replace(
         '<bpmn:flowNodeRef>end</bpmn:flowNodeRef>',
         '<bpmn:flowNodeRef>share</bpmn:flowNodeRef><bpmn:flowNodeRef>end</bpmn:flowNodeRef>')
-    assert definitions.deploy_bundle(uow_for(app), {f"{M03}.bpmn": failing}, f"{M03}.bpmn", SYSTEM).version == 2
+    assert deploy_ungated(uow_for(app), {f"{M03}.bpmn": failing}, f"{M03}.bpmn", SYSTEM).version == 2
     case_id = register(app)
     with uow_for(app).reader() as r:
         task_id = r.session.execute(select(HumanTask.id).where(HumanTask.case_id == case_id)).scalar_one()

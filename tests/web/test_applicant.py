@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
@@ -72,8 +73,21 @@ def _errors(page: str) -> list[str]:
     return re.findall(r'<p class="error" id="err-[^"]*">([^<]*)</p>', page)
 
 
-def _apply(client, matter="m11", **changes):
-    return client.post(f"/public/apply/{matter}", data={**GOOD, **changes})
+PDF = b"%PDF-1.4\n% test material\n%%EOF\n"
+
+
+def _required_materials(matter: str) -> dict[str, tuple[io.BytesIO, str]]:
+    from workflows.catalog import shipped_catalog
+
+    return {f"material__{item.code}": (io.BytesIO(PDF), f"{item.name_zh}.pdf")
+            for item in shipped_catalog().matter(matter).materials if item.required}
+
+
+def _apply(client, matter="m11", with_materials=True, **changes):
+    data = {**GOOD, **changes}
+    if with_materials:
+        data.update(_required_materials(matter))
+    return client.post(f"/public/apply/{matter}", data=data, content_type="multipart/form-data")
 
 
 def _submitted(client) -> tuple[str, str]:

@@ -76,7 +76,7 @@ def test_register_supplement_notice_then_acceptance(eia, client):
         client,
         notice_task,
         {
-            "missing_items": ["eia_document", "legal_rep_id", "other"],
+            "missing_items": ["eia_document", "public_participation", "other"],
             "missing_items_detail": "报告书缺少公众参与说明；法定代表人身份证明复印件不清晰。",
             "notice_date": TODAY,
         },
@@ -85,7 +85,7 @@ def test_register_supplement_notice_then_acceptance(eia, client):
     assert f"/cases/{case_id}/notices/{notice_task.id}" in page
     notice = html.unescape(client.get(f"/cases/{case_id}/notices/{notice_task.id}").get_data(as_text=True))
     assert "一次性告知书" in notice
-    for item in ("环境影响评价文件（报告书/报告表）", "法定代表人身份证明", "其他（在补正说明中列明）"):
+    for item in ("环境影响报告书（报告表）全本", "公众参与说明", "其他（在补正说明中列明）"):
         assert f"<li>{item}</li>" in notice
     assert "报告书缺少公众参与说明" in notice
 

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event
 from web_support import add_task, login
 
-
-@pytest.fixture
-def statements(app):
-    seen: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    engine = app.extensions["runonce.engine"]
-    event.listen(engine, "before_cursor_execute", capture)
-    yield seen
-    event.remove(engine, "before_cursor_execute", capture)
+from web import auth
 
 
-def test_the_signed_in_user_is_read_once_per_request(app, client, statements):
+def test_the_signed_in_user_is_read_once_per_request(app, client, monkeypatch):
     task = add_task(app, lane="环评处", form=None)
     login(client, "eia1")
-    for path in ("/", f"/tasks/{task.id}", f"/cases/{task.case_id}", "/reminders/"):
-        statements.clear()
+    loads: list[int] = []
+    real = auth.load_web_user
+    monkeypatch.setattr(auth, "load_web_user", lambda user_id: loads.append(user_id) or real(user_id))
+    for path in ("/", f"/tasks/{task.id}", f"/cases/{task.case_id}", "/reminders/", "/reminders/count.json"):
+        loads.clear()
         assert client.get(path).status_code == 200, path
-        users = [s for s in statements if s.startswith("SELECT users.")]
-        assert len(users) == 1, (path, users)
+        assert loads == [app.user_ids["eia1"]], (path, loads)

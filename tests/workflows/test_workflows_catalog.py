@@ -105,8 +105,10 @@ def test_every_form_file_is_well_formed_and_used():
             assert any("\u4e00" <= ch <= "\u9fff" for ch in prop["title"]), f"{name}.{key}: title not Chinese"
             if prop.get("type") == "string" and "format" not in prop and "oneOf" not in prop:
                 assert "maxLength" in prop, f"{name}.{key}: free text needs maxLength"
-            if prop.get("format") == "data-url":
-                assert prop["x-maxBytes"] > 0 and prop["x-accept"]
+            assert prop.get("format") != "data-url", f"{name}.{key}: files go to the file store (format file)"
+            files = prop.get("items", {}) if prop.get("type") == "array" else prop
+            if files.get("format") == "file":
+                assert files["type"] == "object" and files.get("x-accept"), f"{name}.{key}"
         assert (SCHEMAS / name.replace(".json", ".uischema.json")).is_file()
 
 
@@ -114,12 +116,40 @@ def test_supplement_checklist_lists_every_missing_item_at_once():
     schema = form_schema("supplement_notice.json")
     items = schema["properties"]["missing_items"]
     assert items["type"] == "array" and items["uniqueItems"] is True and items["minItems"] == 1
-    assert len(items["items"]["oneOf"]) >= 10
-    validate_form("supplement_notice.json", {"missing_items": ["business_licence", "eia_document"],
+    # the choices are the case's matter's materials list, filled in at run time (forms.context)
+    assert items["items"]["x-options"] == "matter_materials"
+    assert [o["const"] for o in items["items"]["x-options-append"]] == ["other"]
+    validate_form("supplement_notice.json", {"missing_items": ["application_form", "other"],
                                              "missing_items_detail": "两项", "notice_date": "2018-05-02"})
     with pytest.raises(AssertionError, match="missing_items"):
         validate_form("supplement_notice.json", {"missing_items": [], "missing_items_detail": "无",
                                                  "notice_date": "2018-05-02"})
+
+
+@pytest.mark.parametrize("matter", MATTERS, ids=MIDS)
+def test_supplement_notice_offers_this_matters_materials_only(matter):
+    from forms.context import FormContext
+    from forms.schemas import validate_form as service_validate
+    from services.form_context import MATTER_MATERIALS, materials_options
+
+    ctx = FormContext(options={MATTER_MATERIALS: materials_options(matter.code)})
+    base = {"missing_items_detail": "逐项说明", "notice_date": "2018-05-02"}
+    first = matter.materials[0].code
+    assert service_validate("supplement_notice.json", {**base, "missing_items": [first, "other"]}, ctx) == {}
+    foreign = "passports" if matter.code != "m06" else "eia_document"
+    problems = service_validate("supplement_notice.json", {**base, "missing_items": [first, foreign]}, ctx)
+    assert problems["missing_items"][0] == "Choose one of the offered values."
+
+
+def test_public_notices_name_publishing_tasks_of_the_diagram():
+    for matter in MATTERS:
+        model = load(CAT.diagram_path(matter))
+        publishing = {t for t in model.user_tasks()
+                      if model.properties(t)["formJsonSchemaFilename"] == "public_notice.json"}
+        assert {n.task for n in matter.public_notices} == publishing, matter.code
+    assert CAT.matter("m01").notice_min_working_days("publish_acceptance_public_notice") == 10
+    assert CAT.matter("m01").notice_min_working_days("publish_pre_approval_notice") == 5
+    assert CAT.matter("m01").notice_min_working_days("review") is None
 
 
 def test_refusals_require_reasons():
@@ -229,3 +259,95 @@ def test_catalog_objects_are_frozen():
         m.unit = "soil"  # type: ignore[misc]
     with pytest.raises(KeyError, match="unknown matter code 'm12'"):
         CAT.matter("m12")
+
+
+# -- materials (申请材料目录) -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("matter", MATTERS, ids=MIDS)
+def test_every_matter_lists_its_materials(matter):
+    assert matter.materials, f"{matter.code}: no materials"
+    assert matter.required_materials, f"{matter.code}: no required item"
+    codes = [i.code for i in matter.materials]
+    assert len(set(codes)) == len(codes)
+    for item in matter.materials:
+        assert matter.material(item.code) is item
+        assert item.name_zh and item.name_en and item.copies >= 1
+        assert item.requirement in {"required", "conditional"} and item.form in {"original", "copy", "electronic"}
+        if item.requirement == "conditional":
+            assert item.condition_zh and item.condition_en, f"{matter.code}.{item.code}: condition in words"
+        else:
+            assert item.condition_zh is None and item.condition_en is None
+        if not item.unconfirmed:
+            assert item.source, f"{matter.code}.{item.code}: confirmed without a source"
+    with pytest.raises(KeyError, match="unknown material code 'nope'"):
+        matter.material("nope")
+
+
+def test_materials_follow_the_domain_notes():
+    m01 = CAT.matter("m01")
+    assert {"application_form", "eia_document", "eia_document_public", "project_approval"} <= {
+        i.code for i in m01.required_materials}
+    assert m01.material("eia_document_public").form == "electronic"
+    pp = m01.material("public_participation")
+    assert pp.requirement == "conditional" and "报告书" in pp.condition_zh
+    # passports belong to the foreigners' entry only, not to every matter
+    assert [m.code for m in MATTERS if any("护照" in i.name_zh for i in m.materials)] == ["m06"]
+    assert {"activity_plan", "reserve_opinion"} <= {i.code for i in CAT.matter("m05").materials}
+    # other provinces' guides, none from Jilin: almost everything stays unconfirmed
+    unconfirmed = [i for m in MATTERS for i in m.materials if i.unconfirmed]
+    assert len(unconfirmed) >= 0.9 * sum(len(m.materials) for m in MATTERS)
+
+
+def test_upload_limit_per_matter():
+    assert CAT.matter("m01").max_upload_bytes == 200 * 1024 * 1024
+    assert {m.max_upload_bytes for m in MATTERS if m.code != "m01"} == {50 * 1024 * 1024}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('code = "public_participation"', 'code = "eia_document"', "(m01): materials: duplicate code 'eia_document'"),
+        ('requirement = "conditional"\ncondition_zh = "编制环境影响报告书的项目"', 'requirement = "conditional"',
+         "materials[4]: a conditional item states its condition"),
+        ('form = "electronic"', 'form = "fax"', "form 'fax' is not one of original, copy, electronic"),
+        ('code = "application_form"', 'code = "Application Form"', "must be snake_case"),
+        ("copies = 1", "copies = 0", "copies must be 1-50"),
+        ('requirement = "required"', 'requirement = "maybe"', "requirement 'maybe' is not one of"),
+        ("max_upload_mb = 200", "max_upload_mb = 0", "max_upload_mb must be 1-2048"),
+        ('name_zh = "建设项目环境影响后评价文件"\nname_en = "Environmental impact post-assessment report"\n'
+         'requirement = "required"', 'name_zh = "建设项目环境影响后评价文件"\n'
+         'name_en = "Environmental impact post-assessment report"\nrequirement = "conditional"\n'
+         'condition_zh = "有时"\ncondition_en = "sometimes"', "(m11): materials has no required item"),
+        ('[[matters.materials]]\ncode = "post_assessment_report"', '[[matters.materials]]\nlunch = 1\n'
+         'code = "post_assessment_report"', "unknown keys ['lunch']"),
+    ],
+)
+def test_loader_reports_bad_materials(tmp_path, old, new, message):
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(_broken(tmp_path, old, new))
+    assert message in str(exc.value)
+
+
+def test_loader_requires_a_materials_list(tmp_path):
+    text = (WORKFLOWS / "catalog.toml").read_text(encoding="utf-8")
+    head, sep, tail = text.partition('process_id = "m11_eia_post_assessment_filing"')
+    path = _broken(tmp_path, "plan_year = 2018", "plan_year = 2018")
+    path.write_text(head + sep + "\n", encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"\(m11\): missing key 'materials'"):
+        load_catalog(path)
+
+
+def test_a_second_notice_is_approved_by_the_window_lead():
+    """One-time notice means once: after a notice, a still-incomplete check leads to the 审批办 lead's approval."""
+    props = ACCEPTANCE.properties("approve_second_notice")
+    assert props["role"] == "lead" and props["formJsonSchemaFilename"] == "second_notice_approval.json"
+    lane = next(lane for lane in ACCEPTANCE.lanes.values()
+                if "approve_second_notice" in [ref.text for ref in lane.iter() if ref.tag.endswith("flowNodeRef")])
+    assert lane.get("name") == "审批办"
+    targets = {f.get("targetRef"): ACCEPTANCE.condition(f)
+               for f in ACCEPTANCE.outgoing("gw_notified_before")}
+    assert targets == {"gw_notice_merge": "supplement_notices == 0", "approve_second_notice": "supplement_notices > 0"}
+    assert "second_notice_reason" in form_schema("second_notice_approval.json")["required"]
+    roles = {m.properties(t).get("role") for m in ALL_MODELS for t in m.user_tasks()} - {None}
+    assert roles <= {"lead"}

@@ -11,7 +11,12 @@
     var eia = (form.getAttribute("data-eia-matters") || "").split(",");
     var matter = form.querySelector("select[name=matter]");
     var block = document.getElementById("report-type-block");
-    var sync = function () { if (block) { block.hidden = eia.indexOf(matter.value) < 0; } };
+    var lists = form.querySelectorAll("[data-materials-of]");
+    var sync = function () {
+      if (block) { block.hidden = eia.indexOf(matter.value) < 0; }
+      // The materials checklist of the chosen matter only.
+      lists.forEach(function (list) { list.hidden = list.getAttribute("data-materials-of") !== matter.value; });
+    };
     if (matter) { matter.addEventListener("change", sync); sync(); }
   }
 

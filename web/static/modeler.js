@@ -28,7 +28,7 @@
     fileName: app.getAttribute("data-file-name") || "diagram.bpmn",
     dirty: false,
     busy: false,
-    marked: null
+    marked: []
   };
 
   function fill(text, values) {
@@ -125,10 +125,10 @@
     })[0] || null;
   }
   function clearMark() {
-    if (state.marked) {
-      try { modeler.get("canvas").removeMarker(state.marked, "runonce-error"); } catch (e) { /* gone */ }
-      state.marked = null;
-    }
+    state.marked.forEach(function (element) {
+      try { modeler.get("canvas").removeMarker(element, "runonce-error"); } catch (e) { /* gone */ }
+    });
+    state.marked = [];
     app.removeAttribute("data-marked");
   }
   // Zoom to a readable size (a whole matter fitted to the screen is small) with the element in the middle.
@@ -144,24 +144,53 @@
     var box = canvas.viewbox();
     canvas.viewbox({ x: cx - box.width / 2, y: cy - box.height / 2, width: box.width, height: box.height });
   }
+  function addMark(element) {
+    var canvas = modeler.get("canvas");
+    if (element !== canvas.getRootElement() && state.marked.indexOf(element) < 0) {
+      canvas.addMarker(element, "runonce-error");
+      state.marked.push(element);
+    }
+  }
   function markElement(id) {
     clearMark();
     var element = id ? findElement(id) : null;
     if (!element) { return false; }
-    var canvas = modeler.get("canvas");
-    if (element !== canvas.getRootElement()) {
-      canvas.addMarker(element, "runonce-error");
-      state.marked = element;
+    addMark(element);
+    if (element !== modeler.get("canvas").getRootElement()) {
       modeler.get("selection").select(element);
       centre(element);
     }
     app.setAttribute("data-marked", element.id);
     return true;
   }
+  // The deploy gate reports several problems: every element is marked, the first one is shown.
+  function markElements(ids) {
+    clearMark();
+    var found = [];
+    ids.forEach(function (id) {
+      var element = id ? findElement(id) : null;
+      if (element) { addMark(element); if (found.indexOf(element.id) < 0) { found.push(element.id); } }
+    });
+    if (!found.length) { return false; }
+    var first = findElement(found[0]);
+    if (first !== modeler.get("canvas").getRootElement()) {
+      modeler.get("selection").select(first);
+      centre(first);
+    }
+    app.setAttribute("data-marked", found.join(" "));
+    return true;
+  }
+  function showElement(id) {
+    var element = id ? findElement(id) : null;
+    if (!element || element === modeler.get("canvas").getRootElement()) { return; }
+    modeler.get("selection").select(element);
+    centre(element);
+  }
 
   // --- talking to the server --------------------------------------------------------------------------
-  function post(url, xml) {
+  function post(url, xml, overrideReason) {
     var body = { xml: xml, base_version: state.base, note: noteEl ? noteEl.value : "" };
+    if (overrideReason) { body.override_reason = overrideReason; }
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
@@ -242,6 +271,10 @@
         el("div", { "class": "actions" }, actions)], "conflict");
       return;
     }
+    if (data.error === "rejected" && data.problems) {
+      showProblems(data, deploying);
+      return;
+    }
     if (data.error === "rejected") {
       var nodes = [el("p", {}, [el("strong", { text: deploying ? T.rejected : T.rejected_check })]), p(data.message),
         p(where(data), "mono")];
@@ -256,12 +289,48 @@
     showMessage("error", nodes2, data.error || "failed");
   }
 
-  function run(deploying) {
+  // The deploy gate's answer: every problem listed and marked; data-flow findings alone may be overridden.
+  function showProblems(data, deploying) {
+    var list = el("ul", { "class": "gate-problems", id: "gate-problems" });
+    data.problems.forEach(function (problem) {
+      var item = el("li", { "data-element": problem.element_id || "", "data-kind": problem.kind }, [
+        document.createTextNode(problem.message + " "),
+        el("span", { "class": "mono", text: where(problem) })
+      ]);
+      if (problem.element_id && problem.in_editor) {
+        item.className = "clickable";
+        item.addEventListener("click", function () { showElement(problem.element_id); });
+      } else if (problem.element_id) {
+        item.appendChild(p(T.not_in_editor, "muted"));
+      }
+      list.appendChild(item);
+    });
+    var ids = data.problems.filter(function (problem) { return problem.in_editor; })
+      .map(function (problem) { return problem.element_id; });
+    if (!markElements(ids)) { clearMark(); }
+    var nodes = [el("p", {}, [el("strong", { text: deploying ? T.rejected : T.rejected_check })]), p(data.message),
+      p(T.problems), list];
+    if (data.overridable) {
+      var reason = el("textarea", { id: "modeler-override-reason", rows: 2, maxlength: 500 });
+      var button = el("button", { type: "button", id: "modeler-override", "class": "small", text: T.override_button });
+      var hint = p(T.override_label, "muted");
+      button.addEventListener("click", function () {
+        if (!reason.value.trim()) { reason.focus(); hint.textContent = T.override_missing; return; }
+        run(true, reason.value.trim());
+      });
+      nodes.push(el("div", { "class": "override" }, [hint, reason, el("div", { "class": "actions" }, [button])]));
+    }
+    showMessage("error", nodes, "rejected");
+  }
+
+  function run(deploying, overrideReason) {
     if (state.busy) { return; }
     setBusy(true);
     showMessage("info", [p(deploying ? T.saving : T.checking)], "busy");
     modeler.saveXML({ format: true })
-      .then(function (result) { return post(deploying ? state.deployUrl : state.checkUrl, result.xml); })
+      .then(function (result) {
+        return post(deploying ? state.deployUrl : state.checkUrl, result.xml, deploying ? overrideReason : null);
+      })
       .then(function (data) { handle(data, deploying); })
       .catch(function (err) {
         showMessage("error", [p(T.offline), el("div", { "class": "actions" }, [downloadButton()])], "failed");

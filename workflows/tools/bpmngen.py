@@ -148,7 +148,7 @@ class Flow:
     cond: str | None = None
     style: str | None = None
     mid: float | None = None
-    drop: int | None = None  # vhv: run the horizontal part this many rows below the source's centre
+    drop: float | None = None  # vhv: run the horizontal part this many rows below the source's centre
     points: list[tuple[float, float]] = field(default_factory=list)
     label: Box | None = None
 

@@ -62,6 +62,12 @@ DOC = {
         "一次性告知申请人需要补正的全部内容：在清单中勾选所有缺少或不符合要求的材料，并在说明中逐项写明补正要求。"
         "不得分次告知。告知书应注明日期并送达申请人。"
     ),
+    "approve_second_notice": (
+        "申请人已按一次性告知书补正，窗口审查后认为仍需补正：再次告知违背“一次性告知”（《行政许可法》第三十二条），"
+        "须经审批办负责人批准。写明首次告知未能列明的原因（例如补正材料本身产生的新问题）。"
+        "同意的，由窗口再次出具告知书，本件标记为“二次告知”并计入该事项“只跑一次”统计；"
+        "不同意的，退回窗口重新审查，依法予以受理或不予受理。"
+    ),
     "receive_supplement": (
         "登记申请人提交的补正材料。请如实选择补正材料的提交方式：申请人本人到窗口递交的，计入跑动次数。"
         "申请人书面撤回申请或明确放弃补正的，选择“撤回申请”。"
@@ -88,8 +94,9 @@ def window_acceptance() -> Diagram:
         doc=(
             "各审批事项共用的受理流程：材料审查 → 材料不全时一次性告知补正 → 接收补正材料后重新审查；"
             "受理的出具受理通知书，不予受理的出具不予受理通知书并说明理由。"
+            "已告知过仍需补正的，再次告知须经审批办负责人批准（二次告知）。"
             "输出：accepted（布尔）、acceptance_outcome（accepted/refused/withdrawn）、"
-            "supplement_rounds、in_person_supplements、extra_visits。"
+            "supplement_rounds、supplement_notices、in_person_supplements、extra_visits。"
         ),
     )
     d.start("start", "收到申请材料", WIN, 0, 1)
@@ -97,6 +104,7 @@ def window_acceptance() -> Diagram:
         "init_counters", "初始化受理计数", WIN, 1, 1,
         script=(
             "supplement_rounds = 0\n"
+            "supplement_notices = 0\n"
             "in_person_supplements = 0\n"
             "extra_visits = 0\n"
             "revision_rounds = 0\n"
@@ -119,41 +127,57 @@ def window_acceptance() -> Diagram:
     d.script("set_accepted", "记录受理", WIN, 6, 1, script='accepted = True\nacceptance_outcome = "accepted"\n')
     d.end("end_accepted", "已受理", WIN, 7, 1)
     # rows 2-3: one-time notice of everything missing, then the supplement loop
-    d.user("notify_supplement", "一次性告知补正", WIN, 5, 2, form="supplement_notice.json",
+    d.xor("gw_notified_before", "已告知过？", WIN, 4, 2)
+    d.xor("gw_notice_merge", "", WIN, 5, 2)
+    d.user("notify_supplement", "一次性告知补正", WIN, 6, 2, form="supplement_notice.json",
            ui="supplement_notice.uischema.json", doc=DOC["notify_supplement"],
            props={"stepKind": "supplement"})
-    d.user("receive_supplement", "接收补正材料", WIN, 6, 2, form="supplement_receipt.json",
+    d.script("count_notice", "统计告知次数", WIN, 7, 2, script="supplement_notices = supplement_notices + 1\n")
+    d.user("receive_supplement", "接收补正材料", WIN, 8, 2, form="supplement_receipt.json",
            ui="supplement_receipt.uischema.json", doc=DOC["receive_supplement"],
            props={"stepKind": "supplement"})
-    d.xor("gw_supplement", "是否提交补正？", WIN, 7, 2)
-    d.script("set_withdrawn", "记录撤回", WIN, 8, 2,
+    d.xor("gw_supplement", "是否提交补正？", WIN, 9, 2)
+    d.script("set_withdrawn", "记录撤回", WIN, 10, 2,
              script='accepted = False\nacceptance_outcome = "withdrawn"\noutcome = "withdrawn"\n')
-    d.end("end_withdrawn", "申请撤回", WIN, 9, 2)
+    d.end("end_withdrawn", "申请撤回", WIN, 11, 2)
     d.script(
-        "count_supplement", "统计补正次数", WIN, 7, 3,
+        "count_supplement", "统计补正次数", WIN, 9, 3,
         script=(
             "supplement_rounds = supplement_rounds + 1\n"
             'if supplement_channel == "window":\n'
             "    in_person_supplements = in_person_supplements + 1\n"
         ),
     )
+    # row 4: a second notice breaks the promise of telling everything at once: only with the lead's approval
+    d.user("approve_second_notice", "再次告知补正审批", WIN, 4, 4, form="second_notice_approval.json",
+           ui="second_notice_approval.uischema.json", doc=DOC["approve_second_notice"],
+           props={"role": "lead"})
+    d.xor("gw_second_notice", "是否同意？", WIN, 5, 4)
     d.flow("start", "init_counters")
     d.flow("init_counters", "gw_check_merge")
     d.flow("gw_check_merge", "check_materials")
     d.flow("check_materials", "gw_intake")
     d.flow("gw_intake", "issue_acceptance", "材料齐全", 'intake_result == "complete"')
-    d.flow("gw_intake", "notify_supplement", "需补正", 'intake_result == "incomplete"')
+    d.flow("gw_intake", "gw_notified_before", "需补正", 'intake_result == "incomplete"', style="v")
+    d.flow("gw_notified_before", "gw_notice_merge", "首次", "supplement_notices == 0")
+    d.flow("gw_notified_before", "approve_second_notice", "再次", "supplement_notices > 0", style="v")
+    d.flow("gw_notice_merge", "notify_supplement")
     d.flow("gw_intake", "issue_refusal", "不予受理", 'intake_result == "refuse"')
     d.flow("issue_refusal", "set_refused")
     d.flow("set_refused", "end_refused")
     d.flow("issue_acceptance", "set_accepted")
     d.flow("set_accepted", "end_accepted")
-    d.flow("notify_supplement", "receive_supplement")
+    d.flow("notify_supplement", "count_notice")
+    d.flow("count_notice", "receive_supplement")
     d.flow("receive_supplement", "gw_supplement")
     d.flow("gw_supplement", "count_supplement", "已补正", 'supplement_outcome == "submitted"')
     d.flow("gw_supplement", "set_withdrawn", "撤回", 'supplement_outcome == "withdrawn"')
     d.flow("set_withdrawn", "end_withdrawn")
-    d.flow("count_supplement", "gw_check_merge", style="hv")
+    # the loop back runs between rows 3 and 4, clear of the approval row and of the labels on its way up
+    d.flow("count_supplement", "gw_check_merge", style="vhv", drop=0.5)
+    d.flow("approve_second_notice", "gw_second_notice")
+    d.flow("gw_second_notice", "gw_notice_merge", "同意", 'second_notice_decision == "approve"', style="v")
+    d.flow("gw_second_notice", "gw_check_merge", "不同意", 'second_notice_decision == "reject"', style="vhv")
     return d
 
 
@@ -622,6 +646,9 @@ def m08() -> Diagram:
            ui="cancellation_reminder.uischema.json",
            doc="活动结束已满20日仍未收到注销申请：督促申请人办理注销，登记督促方式。注销申请仍由窗口接收。")
     d.end("end_reminded", "已督促注销", u, 17, 1)
+    # m08 calls no window_acceptance: this is its only visit counter (a trip after delivery still counts)
+    d.script("count_cancellation_visit", "统计注销跑动", WIN, 16,
+             script='extra_visits = 1 if cancellation_channel == "window" else 0\n')
     d.user("cancel_filing", "办理注销", u, 16, form="cancellation_check.json", ui="cancellation_check.uischema.json",
            doc="核对注销申请，办理异地使用备案注销。")
     d.script("set_cancelled", "记录注销", u, 17, script="cancelled = True\n")
@@ -643,7 +670,8 @@ def m08() -> Diagram:
     d.flow("gw_filed", "wait_activity_end", "已备案", 'outcome == "filed"')
     d.flow("gw_filed", "end_returned", "已退回", 'outcome == "returned"')
     d.flow("wait_activity_end", "receive_cancellation")
-    d.flow("receive_cancellation", "cancel_filing", style="hv")
+    d.flow("receive_cancellation", "count_cancellation_visit")
+    d.flow("count_cancellation_visit", "cancel_filing")
     d.flow("cancel_filing", "set_cancelled")
     d.flow("set_cancelled", "end_cancelled")
     d.flow("cancellation_overdue", "remind_cancellation")
@@ -735,7 +763,8 @@ def m11() -> Diagram:
         lanes(WIN, u),
         doc=(
             "《环境影响评价法》第二十七条；《建设项目环境影响后评价管理办法（试行）》（环境保护部令第37号）第六条。"
-            "改革方案未明确责任单位：本图由 catalog.toml 的 owner（默认法规处，改革办）承办，待改革办明确后调整泳道。"
+            "改革方案未明确责任单位：本图的法规处泳道由承办单位办理——管理员在系统设置中指定的承办单位，"
+            "未指定时为 catalog.toml 的 owner（默认法规处，改革办）。"
             "流程：接收报告 → 核对 → 备案回执或退回 → 送达。"
         ),
     )

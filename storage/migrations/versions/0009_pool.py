@@ -1,7 +1,7 @@
 """index-only unread reminder counts: the audience of a reminder copied onto its reads
 
 Revision ID: 0009_pool
-Revises: 0003_clock_mail
+Revises: 0007_domain
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0009_pool'
-down_revision = '0003_clock_mail'
+down_revision = '0007_domain'  # was 0003_clock_mail; re-chained when main (0007_domain) was merged in
 branch_labels = None
 depends_on = None
 
