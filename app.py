@@ -40,6 +40,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     configure(PoolSettings.from_mapping(ChainMap(app.config, os.environ)))
 
+    from documents.settings import DocumentSettings
+    from services import documents
+
+    documents.configure(DocumentSettings.from_config(app.config))  # a bad number format stops the start here
+
     import web
 
     web.register(app)

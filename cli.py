@@ -32,6 +32,13 @@ def register_commands(app: Flask) -> None:
         """Move attachments kept as data URLs (first version) into the file store."""
         _migrate_files()
 
+    def _seed_demo_cases() -> None:
+        from services.demo_cases import seed_cases
+
+        made = seed_cases(_uow(), lambda line: click.echo("  演示案件 / demo case: " + line))
+        if made:
+            click.echo(f"  演示案件已创建 / demo cases created: {len(made)}")
+
     def _migrate_files() -> None:
         from services.file_migration import move_data_urls
 
@@ -89,6 +96,7 @@ def register_commands(app: Flask) -> None:
 
         made = demo.seed(_uow(), workflows_dir(current_app))
         click.echo(f"演示用户 / demo users created: {', '.join(made) or '-'}")
+        _seed_demo_cases()
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")
@@ -104,6 +112,7 @@ def register_commands(app: Flask) -> None:
         upgrade(current_app.extensions["runonce.engine"])
         _migrate_files()
         demo.seed(_uow(), workflows_dir(current_app))
+        _seed_demo_cases()
         url = f"http://{host}:{port}/"
         click.echo("只跑一次 Run-Once")
         click.echo(f"  数据库 / database: {current_app.config['DATABASE_URL']}")

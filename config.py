@@ -7,6 +7,7 @@ import secrets
 from dataclasses import fields
 from pathlib import Path
 
+from documents.settings import config_values as document_settings
 from storage.db import default_url
 
 ROOT = Path(__file__).resolve().parent
@@ -60,6 +61,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_HOST": os.environ.get("SMTP_HOST"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "runonce@localhost"),
+        # Official documents: DEPARTMENT_NAME (default 吉林省环境保护厅, on every document and page header),
+        # DOCUMENT_ISSUER, DOCUMENT_SEAL, WINDOW_ADDRESS/PHONE/HOURS, APPEAL_REVIEW_BODY and
+        # DOCUMENT_NUMBER_FORMATS (kind -> "吉环受字〔{year}〕第{n}号"; env DOCUMENT_NUMBER_FORMAT_<KIND>).
+        **document_settings(),
         # Bounds of the engine work per command (defaults in engine/limits.py); applied by create_app().
         "ENGINE_LIMITS": _engine_limits(),
     }

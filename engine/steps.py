@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
 
@@ -90,6 +91,7 @@ class StepOutcome:
     facts: WorkflowFacts | None = None
     incident: str | None = None  # "<element id>: <message>" when the case stops
     retried: list[str] = field(default_factory=list)  # RETRY: element ids run again
+    task_process_id: str | None = None  # COMPLETE: the process (main or called) that defines the task
     refusal: str | None = None  # TASK_NOT_READY | BAD_DATA: nothing happened
     refusal_path: str = ""  # BAD_DATA: which value
     failure: str | None = None  # an unexpected engine error (a bug or a damaged state), as text
@@ -174,6 +176,7 @@ def _caused_by_memory(exc: BaseException) -> bool:
 def _run(request: StepRequest, compiled: CompiledProcess) -> StepOutcome:
     wf = None
     before: dict[str, Any] = {}
+    task_process: str | None = None
     incident: str | None = None
     recycle = False
     retried: list[str] = []
@@ -186,6 +189,9 @@ def _run(request: StepRequest, compiled: CompiledProcess) -> StepOutcome:
             wf = runtime.loads(request.state, compiled)
             before = runtime.workflow_data(wf)
             if request.op == COMPLETE:
+                # Read before it runs: a completed subprocess goes away (element ids repeat across the files of
+                # a bundle, so the documents a task issues are keyed by its process too).
+                task_process = _process_of_task(wf, str(request.task_id))
                 runtime.complete_task(wf, str(request.task_id), request.data or {})
             elif request.op == ADVANCE:
                 runtime.advance(wf, request.now)
@@ -219,8 +225,17 @@ def _run(request: StepRequest, compiled: CompiledProcess) -> StepOutcome:
         facts=workflow_facts(wf),
         incident=incident,
         retried=retried,
+        task_process_id=task_process,
         recycle=recycle,
     )
+
+
+def _process_of_task(wf: Any, task_id: str) -> str | None:
+    try:
+        task = wf.get_task_from_id(UUID(task_id))
+    except Exception:  # not a UUID, or unknown: Spiff raises its own TaskNotFoundException
+        return None
+    return getattr(getattr(getattr(task, "workflow", None), "spec", None), "name", None)
 
 
 def workflow_facts(wf: Any) -> WorkflowFacts:

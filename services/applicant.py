@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import cases, clock, files, materials
+from services import cases, clock, documents, files, materials
 from services.actors import Actor
 from services.errors import N_, Conflict, InvalidInput, NotFound
 from services.uow import UnitOfWork
@@ -79,6 +79,7 @@ class ApplicantCase:
     notice: Notice | None
     history: list[HistoryLine] = field(default_factory=list)
     own_files: list[CaseMaterial] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)  # storage.models.Document addressed to the applicant
 
 
 def applicant_actor(case: Case, lane: str | None = None) -> Actor:
@@ -174,6 +175,7 @@ def view(session: Session, case: Case) -> ApplicantCase:
         submitted_at=case.created_at, accepted_on=case.accepted_on, due_on=case.due_on,
         promised_due_on=case.promised_due_on, completed_at=case.completed_at,
         waiting=_waiting(session, case, notice), notice=notice, history=_history(session, case), own_files=own,
+        documents=documents.applicant_documents(session, case.id),
     )
 
 

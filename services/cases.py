@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import runtime
 from engine.steps import ADVANCE, BAD_DATA, COMPLETE, RETRY, START, TASK_NOT_READY, StepOutcome, TaskRow
 from forms.schemas import UnknownForm, validate_form
-from services import applicant_mail, audit_log, clock, credit_code, files, lanes, materials, trips
+from services import applicant_mail, audit_log, clock, credit_code, documents, files, lanes, materials, trips
 from services.actors import Actor
 from services.definitions import compiled, current_definition
 from services.engine_steps import definition_ref, run_step
@@ -69,6 +69,7 @@ class CommandResult:
     version: int
     status: str
     new_tasks: list[str] = field(default_factory=list)
+    documents: list[documents.Issued] = field(default_factory=list)  # issued by this command
 
 
 # ---------------------------------------------------------------- helpers
@@ -225,6 +226,7 @@ def _sync_tasks(
 def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
     if not task_ids:
         return []
+    session.flush()
     return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
 
 
@@ -337,6 +339,8 @@ def register_case(
             case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:
             _apply_step(session, case, outcome, 0, actor)
+        # The 收件回执, numbered and stored in this transaction (workflows/documents.toml: on_registration).
+        issued = documents.issue_on_registration(uow, case, actor=actor, data=start_data)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
@@ -344,6 +348,7 @@ def register_case(
                    "definition": definition_label,
                    "materials": _materials_payload(session, received or ()),
                    "email_consent": case.email_consent_at is not None},
+            documents=[d.audit_entry() for d in issued],
         )
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
@@ -464,7 +469,7 @@ def complete_task(
         if case.status != "active":
             raise Conflict(N_("This case is %(status)s; its tasks cannot be completed."), status=case.status)
         seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
-        title, form_name = task.title, task.form
+        title, form_name, spec_name = task.title, task.form, task.spec_name
         if expected_version is not None and expected_version != seen:
             raise Conflict(STALE)
         state, ref = case.state, definition_ref(case.definition)
@@ -491,14 +496,21 @@ def complete_task(
                                   new_task_specs=_spec_names(session, new_ids))
         materials.record_from_form(session, case.id, case.matter_code, form_name, form_data,
                                    actor=actor.username, task_id=task_id)
+        issued: list[documents.Issued] = []
+        if not (case.incident or "").startswith(f"{spec_name}:"):  # the task itself did not fail
+            # The document this step issues (workflows/documents.toml), numbered and stored in this transaction.
+            issued = documents.issue_for_task(uow, case, process_id=outcome.task_process_id, element_id=spec_name,
+                                              task_id=task_id, form=form_name, data={**outcome.data, **form_data},
+                                              actor=actor)
         old, new = audit_log.changed(outcome.before, outcome.data)
         audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=title,
-                         form=form_data, before=old, after=new)
+                         form=form_data, before=old, after=new,
+                         **({"documents": [d.audit_entry() for d in issued]} if issued else {}))
         if case.status in ("completed", "incident"):
             audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
                              after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
-        return CommandResult(case.id, version, case.status, new_ids)
+        return CommandResult(case.id, version, case.status, new_ids, issued)
 
 
 def _check_may_complete(task: HumanTask, actor: Actor) -> None:

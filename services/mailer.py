@@ -84,8 +84,8 @@ class MailReport:
 
 
 BRAND = {"zh": "只跑一次", "en": "Run-Once"}
-FOOTER = {
-    "zh": "本邮件由吉林省环境保护厅“只跑一次”审批系统自动发送，请登录系统查看详情。",
+FOOTER = {  # {department}: the one DEPARTMENT_NAME setting (services.documents.settings)
+    "zh": "本邮件由{department}“只跑一次”审批系统自动发送，请登录系统查看详情。",
     "en": "Sent automatically by the Run-Once approval system of the Jilin environmental protection department; "
           "sign in to see the details.",
 }
@@ -103,7 +103,9 @@ def compose(reminder: Reminder, locale: str, addresses: list[str], settings: Mai
     body = [reminders.render(reminder.msgid, reminder.params or {}, locale), ""]
     if settings.base_url:
         body.append(settings.base_url.rstrip("/") + "/reminders/")
-    body.append(FOOTER[lang])
+    from services.documents import settings as document_settings
+
+    body.append(FOOTER[lang].format(department=document_settings().department_name))
     msg.set_content("\n".join(body))
     return msg
 

@@ -407,3 +407,43 @@ class ApplicantMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# ---- official documents (migration 0006_documents) ---------------------------------------------------------------
+
+
+class DocumentSequence(Base):
+    """The next number of each document kind in each year. The row is updated (and so locked) by the command
+    that issues a document, in its own transaction: concurrent issuers queue and get consecutive numbers."""
+
+    __tablename__ = "document_sequences"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_value: Mapped[int] = mapped_column(Integer)
+
+
+class Document(Base):
+    """An official document the department issued for a case: its number, the stored PDF and its delivery."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("kind", "year", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(100))  # as printed (a decision's title follows the matter's wording)
+    number: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))  # the PDF in the file store
+    sha256: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the task whose completion issued it
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by: Mapped[str] = mapped_column(String(80))
+    addressed_to_applicant: Mapped[bool] = mapped_column(Boolean)
+    # Delivery (送达): the date the applicant was served (window pick-up, signed-for post, first download), the
+    # first download by the applicant (电子送达), and the 送达回证 that records the service.
+    served_on: Mapped[date | None] = mapped_column(Date)
+    first_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    service_proof_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))

@@ -2,7 +2,8 @@
 
 auth        sign-in/out (with a lock after repeated failures), the language switch
 handler     worklist, task pages (claim, release, reassign, complete), case pages
-window      registering an application, the receipt and the notices
+window      registering an application and its receipt
+documents   the case's official documents (stored PDF), the signed-for date of a proof of service
 supervisor  the audit log and its verification
 designer    deployed process versions and uploading a new one
 admin       holiday notices, uncomputable time limits, incidents, matter settings (supervisors read)
@@ -33,6 +34,11 @@ def register(app: Flask) -> None:
     app.config.setdefault("WORKLIST_PAGE_SIZE", 20)
     app.config.setdefault("NODE_MODULES", str(app.root_path + "/node_modules"))
     csrf.init_app(app)
+
+    @app.context_processor
+    def _department() -> dict[str, str]:
+        return {"department_name": app.config["DEPARTMENT_NAME"]}  # one setting for every page and document
+
     i18n.init_app(app)
     security.init_app(app)
     labels.init_app(app)
@@ -62,3 +68,6 @@ def register(app: Flask) -> None:
 
     app.register_blueprint(files.bp)  # /files/<id>: staff download of the case file's stored files
     app.register_blueprint(case_file.bp)  # /cases/<id>/file: the case file page (卷宗) and its ZIP
+    from web import documents
+
+    app.register_blueprint(documents.bp)  # the case's official documents as stored PDF

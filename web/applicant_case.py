@@ -20,7 +20,7 @@ from wtforms.validators import Length
 
 from forms.widgets import FileRefField, Optional
 from services import applicant as applicant_service
-from services import file_types, files, materials
+from services import documents, file_types, files, materials
 from services.errors import ServiceError
 from storage.models import Case
 from web import uploads
@@ -125,6 +125,24 @@ def case_page(reference: str):
         item_fields=uploads.file_fields(form) if form is not None else [],
         upload_limit=files.human_size(files.upload_limit(case.matter_code)),
     ), status
+
+
+@bp.get("/<reference>/documents/<int:document_id>")
+def document(reference: str, document_id: int):
+    """A document addressed to the applicant; the first download is its date of service (电子送达)."""
+    with reader() as r:
+        case = _granted_case(r.session, reference)
+        case_id, actor = case.id, applicant_service.applicant_actor(case)
+    try:
+        row = documents.applicant_download(uow(), case_id, document_id, actor)
+    except ServiceError:
+        abort(404)
+    with reader() as r:
+        stored = files.get(r.session, row.file_id)
+        if stored is None:
+            abort(404)
+        path = r.files.path(stored.sha256)
+    return stored_file_response(stored, path, inline=request.args.get("inline") == "1")
 
 
 @bp.get("/<reference>/files/<file_id>")

@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, Length
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import case_file, cases, clock, files
+from services import case_file, cases, clock, documents, files
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
@@ -350,6 +350,9 @@ def task(task_id: str):
                             "sees why and can run the step again. What you entered is recorded."), "error")
                 else:
                     flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                for issued in result.documents:
+                    flash(_("Issued: %(title)s %(number)s; print it from the case's documents.",
+                            title=issued.title, number=issued.number), "success")
                 if result.status == "completed":
                     flash(_("The case is completed."), "success")
                 return redirect(url_for("handler.case", case_id=row.case_id))
@@ -490,6 +493,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         names = queries.user_names(session, {t.claimed_by for t in tasks} | {t.completed_by for t in tasks})
         definition = case.definition  # loaded while the session is open; its XML stays deferred
         clock_context = _clock_context(session, case)
+        case_documents = documents.case_documents(session, case.id)
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.
     if extend_form is None:
@@ -508,7 +512,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         events=events,
         names=names,
         definition=definition,
-        notice_names=notice_names(),
+        documents=case_documents,
         due=case_view.due_info(case.due_on, closed_at=case.completed_at),
         open_tasks=[t for t in tasks if t.state == "ready"],
         extend_form=extend_form,
@@ -592,12 +596,6 @@ def find_case():
             return redirect(url_for("handler.case", case_id=found.id))
         flash(_("No case with the reference number %(ref)s.", ref=reference), "error")
     return redirect(url_for("handler.home"))
-
-
-def notice_names() -> dict[str, Any]:
-    from web.window import NOTICES
-
-    return NOTICES
 
 
 def lane_label(name: str | None) -> str:

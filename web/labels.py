@@ -46,6 +46,7 @@ ACTIONS = {
     "unit.saved": _l("Unit saved"),
     "holiday_notice.saved": _l("Holiday notice saved"),
     "matter_setting.saved": _l("Matter setting saved"),
+    "document.signed_for": _l("Signed-for date of documents recorded"),
 }
 CHANNEL = {"window": _l("At the window"), "post": _l("By post"), "online": _l("Online")}
 DELIVERY = {

@@ -19,11 +19,14 @@ from flask import Flask
 ACCESS_FORMAT = '%(p)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'  # gunicorn's fields: pid, client, request, ...
 
 
-def warm_engine() -> None:
-    """Start the engine workers in the background, so that the first command does not wait for them."""
+def warm_up() -> None:
+    """Before serving: the PDF renderer (the first registration needs it) and, in the background, the engine
+    workers, so that the first command waits for neither."""
+    from documents.render import warm_up as warm_renderer
     from engine.pool import shared_pool
 
     threading.Thread(target=shared_pool().warm_up, name="engine-warm-up", daemon=True).start()
+    warm_renderer()
 
 
 class _AccessLog:
@@ -45,7 +48,7 @@ class _AccessLog:
 def serve_with_waitress(app: Flask, *, host: str, port: int, threads: int, access_log: bool = False) -> None:
     from waitress import serve
 
-    warm_engine()
+    warm_up()
     serve(_AccessLog(app) if access_log else app, host=host, port=port, threads=threads)
 
 
@@ -81,7 +84,7 @@ def serve_with_gunicorn(*, host: str, port: int, workers: int, threads: int, acc
                 from services.scheduler import ensure_started
 
                 ensure_started(app)  # stands by unless it holds the lease
-            warm_engine()
+            warm_up()
             return app
 
     RunOnce().run()

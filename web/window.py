@@ -1,28 +1,23 @@
-"""The approval office window: register an application, print the receipt and the acceptance notices."""
+"""The approval office window: register an application and print its receipt (the PDF issued with it)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import RadioField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.validators import Email, InputRequired, Length
 from wtforms.validators import Optional as OptionalValue
 
-from forms.builder import describe, display_value
-from forms.schemas import UnknownForm, load_schema
 from forms.widgets import choices
-from services import cases, materials
+from services import cases, documents, materials
 from services.errors import ServiceError
-from storage.models import AuditEvent, HumanTask, User
-from web import queries
 from web.common import actor, roles_required, show_refusal, uow
-from web.handler import load_catalog_cached, matter_choices, ui_schema_name, viewable_case
+from web.handler import load_catalog_cached, matter_choices, viewable_case
 from web.i18n import current_language
 from web.validators import phone_number, unified_credit_code
 
@@ -44,14 +39,6 @@ REPORT_TYPES = (
     ("table", lazy_gettext("Environmental impact form (报告表)")),
 )
 REQUIRED = lazy_gettext("This field is required.")
-
-# The notices printed from a completed acceptance step, by the form of the task that produced them.
-NOTICES = {
-    "acceptance_notice.json": lazy_gettext("Notice of acceptance"),
-    "supplement_notice.json": lazy_gettext("One-time notice of missing materials"),
-    "refusal_notice.json": lazy_gettext("Notice of non-acceptance"),
-}
-
 
 class RegisterForm(FlaskForm):
     matter = SelectField(lazy_gettext("Matter"), validators=[InputRequired(REQUIRED)])
@@ -196,80 +183,12 @@ def _matter_name(code: str) -> str:
 @bp.get("/cases/<int:case_id>/receipt")
 @roles_required("window", "supervisor")
 def receipt(case_id: int):
+    """After registration: the reference and look-up code, and the 收件回执 as issued (PDF) to print."""
     with viewable_case(case_id) as (case, session):
-        clerk = session.execute(select(User.display_name).where(User.username == case.created_by)).scalar()
+        issued = [d for d in documents.case_documents(session, case.id) if d.kind == "receipt"]
     return render_template(
         "window/receipt.html",
         case=case,
         matter_name=_matter_name(case.matter_code),
-        clerk=clerk or case.created_by,
-        channels=dict(CHANNELS),
-        delivery_modes=dict(DELIVERY_MODES),
+        receipt=issued[0] if issued else None,
     )
-
-
-def completed_notices(session, case_id: int) -> list[HumanTask]:
-    return [t for t in queries.case_tasks(session, case_id) if t.state == "completed" and t.form in NOTICES]
-
-
-@bp.get("/cases/<int:case_id>/notices/<task_id>")
-@roles_required("window", "handler", "lead", "supervisor")
-def notice(case_id: int, task_id: str):
-    with viewable_case(case_id) as (case, session):
-        task = session.get(HumanTask, task_id)
-        if task is None or task.case_id != case.id or task.state != "completed" or task.form not in NOTICES:
-            abort(404)
-        answers = _completed_form(session, case.id, task.id)
-        # The intake check before it (received date, notes) belongs on every notice.
-        intake = {}
-        for earlier in queries.case_tasks(session, case.id):
-            if earlier.form == "materials_check.json" and earlier.state == "completed":
-                intake = _completed_form(session, case.id, earlier.id)
-        clerk = session.execute(select(User.display_name).where(User.id == task.completed_by)).scalar()
-    fields = _labelled(task.form, answers, case.matter_code)
-    missing: list[str] = []
-    for spec, raw, _text in fields:
-        if spec.name == "missing_items" and isinstance(raw, list):
-            titles = {c.key: c.title for c in spec.choices}
-            missing = [titles.get(str(v), str(v)) for v in raw]
-    return render_template(
-        "window/notice.html",
-        case=case,
-        task=task,
-        kind=task.form,
-        title=NOTICES[task.form],
-        answers=answers,
-        fields=fields,
-        intake=intake,
-        matter_name=_matter_name(case.matter_code),
-        clerk=clerk,
-        missing=missing,
-    )
-
-
-def _completed_form(session, case_id: int, task_id: str) -> dict[str, Any]:
-    """What was entered when the task was completed: the audit event of its completion holds it."""
-    events = session.execute(
-        select(AuditEvent)
-        .where(AuditEvent.case_id == case_id, AuditEvent.action == "task.completed")
-        .order_by(AuditEvent.seq.desc())
-    ).scalars()
-    for event in events:
-        if event.payload.get("task") == task_id:
-            return dict(event.payload.get("form") or {})
-    return {}
-
-
-def _labelled(form_name: str, answers: dict[str, Any], matter_code: str) -> list[tuple[Any, Any, str]]:
-    """(field spec, raw value, display text) in the form's order; choices from the case's matter (materials)."""
-    try:
-        from forms.context import FormContext
-        from forms.schemas import load_ui_schema
-        from services.form_context import MATTER_MATERIALS, materials_options
-
-        context = FormContext(options={MATTER_MATERIALS: materials_options(matter_code)})
-        spec = describe(load_schema(form_name), load_ui_schema(ui_schema_name(form_name)), current_language(),
-                        context)
-    except UnknownForm:
-        return []
-    return [(f, answers[f.name], display_value(f, answers[f.name])) for f in spec.fields if f.name in answers]

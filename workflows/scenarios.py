@@ -412,7 +412,7 @@ def second_notice_approval(decision_value: str) -> dict:
 
 
 WITHDRAWN = {"supplement_outcome": "withdrawn", "supplement_notes": "申请人书面撤回申请"}
-ACCEPTANCE_NOTICE = {"acceptance_no": "吉环审受〔2018〕001号", "acceptance_date": "2018-05-04"}
+ACCEPTANCE_NOTICE = {"acceptance_date": "2018-05-04"}  # the number is allocated
 REFUSAL_NOTICE = {"refusal_reasons": "该事项不属于本部门职权范围，请向所在地市级生态环境部门申请。",
                   "refusal_basis": "《行政许可法》第三十二条第一款第（二）项", "refusal_date": "2018-05-02"}
 DELIVERY = {
@@ -460,10 +460,8 @@ def decision(value: str) -> dict:
     return d
 
 
-APPROVAL_DOCUMENT = {"document_no": "吉环审字〔2018〕88号", "issue_date": "2018-06-26"}
-REFUSAL_DOCUMENT = {"document_no": "吉环审不字〔2018〕3号", "issue_date": "2018-06-26",
-                    "refusal_reasons": "项目选址位于饮用水水源保护区内，依法不予批准。",
-                    "remedy_notice": "如不服本决定，可自收到本决定书之日起六十日内依法申请行政复议。"}
+APPROVAL_DOCUMENT = {"document_no": "吉环辐证〔2018〕88号", "issue_date": "2018-06-26"}  # the licence's number
+REFUSAL_DOCUMENT = {"issue_date": "2018-06-26", "refusal_reasons": "项目选址位于饮用水水源保护区内，依法不予批准。"}
 ANNOUNCEMENT = {"announcement_url": "http://hbt.jl.gov.cn/gg/2018/088.html", "announcement_date": "2018-06-28"}
 
 
@@ -568,7 +566,7 @@ def check(result: str, **extra) -> dict:
     return d
 
 
-FILING_RECEIPT = {"filing_no": "吉环备〔2018〕012号", "filing_date": "2018-05-09"}
+FILING_RECEIPT = {"filing_date": "2018-05-09"}  # the number is allocated
 RETURN_NOTICE = {"return_date": "2018-05-09", "refusal_reasons": "未在活动实施前10日备案，或材料不符合要求。"}
 CANCELLATION = {"cancellation_received_date": "2018-06-01", "cancellation_channel": "online"}
 REMINDER = {"reminder_date": "2018-06-16", "reminder_methods": ["phone", "letter"]}

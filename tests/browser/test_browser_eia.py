@@ -5,11 +5,13 @@ notice periods' timers are driven through the service layer, as the scheduler wo
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from browser_support import artifacts
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from app import uow_for
@@ -118,6 +120,8 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
     page.click("button[type=submit].primary")
     page.wait_for_selector("#receipt")
     assert "收件回执" in page.inner_text("#receipt")
+    receipt = page.request.get(base.rstrip("/") + page.get_attribute("#receipt-pdf", "href"))
+    assert receipt.ok and receipt.headers["content-type"] == "application/pdf"  # the receipt as issued
     reference = page.inner_text("#receipt-reference").strip()
     assert page.inner_text("#receipt-lookup").strip()
     with uow_for(app, write=False) as r:
@@ -130,12 +134,16 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
     page.click("form.task-form button[type=submit]")
     page.wait_for_selector("#case-status")
     claim_and_open(page, base, reference, "出具受理通知书")
-    page.fill("#acceptance_no", "吉环审受〔2018〕1号")
+    assert page.locator("#acceptance_no").count() == 0  # the number is allocated, not typed
     page.fill("#acceptance_date", TODAY)
     page.click("form.task-form button[type=submit]")
     page.wait_for_selector("#case-status")
-    page.click("a.notice-link:has-text('受理通知书')")
-    assert "受理通知书" in page.inner_text("#notice") and "吉环审受〔2018〕1号" in page.inner_text("#notice")
+    row = page.locator("#document-list tr[data-kind=acceptance_notice]")
+    number = f"吉环受字〔{date.today().year}〕第1号"
+    assert "受理通知书" in row.inner_text() and number in row.inner_text()
+    notice = page.request.get(base.rstrip("/") + row.locator("a.document-link").get_attribute("href"))
+    assert notice.ok and notice.headers["content-type"] == "application/pdf"
+    assert number in "".join(p.extract_text() for p in PdfReader(io.BytesIO(notice.body())).pages)
     sign_out(page)
 
     # 3. acceptance notice period, expert review (service layer, timers fired as the scheduler would)

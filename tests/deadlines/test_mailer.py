@@ -76,6 +76,7 @@ def test_reminders_are_mailed_once_in_each_readers_language(uow, people, smtp):
     assert zh["From"] == "runonce@hbt.jl.gov.cn"
     assert "案件 2018M03000007（贮存危险废物超过一年的批准）已超过法定办理期限（2018-03-14 届满）。" in zh.get_content()
     assert "https://runonce.example/reminders/" in zh.get_content()
+    assert "本邮件由吉林省环境保护厅“只跑一次”审批系统自动发送" in zh.get_content()  # the DEPARTMENT_NAME setting
     en = by_rcpt[("eia.lead@example.test",)]
     assert en["Subject"] == "【Run-Once】Overdue"
     assert "Case 2018M03000007 (Storage approval) is overdue" in en.get_content()

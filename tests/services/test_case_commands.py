@@ -22,7 +22,7 @@ from storage import audit
 from storage.models import AuditEvent, Case, HumanTask, ProcessDefinition
 
 COMPLETE = {"received_date": "2018-05-02", "intake_result": "complete", "check_notes": "材料齐全"}
-ACCEPT = {"acceptance_no": "吉环审受〔2018〕001号", "acceptance_date": "2018-05-04"}
+ACCEPT = {"acceptance_date": "2018-05-04"}
 
 
 @pytest.fixture

@@ -165,8 +165,7 @@ def test_acceptance_decision_within_five_working_days_or_deemed_accepted(install
         assert len(case_reminders(installed, case_id)) == 3
 
         do(installed, case_id, "check_materials", materials_check("complete"), window)
-        do(installed, case_id, "issue_acceptance", {"acceptance_no": "吉环审受〔2018〕7号",
-                                                    "acceptance_date": "2018-05-15"}, window)
+        do(installed, case_id, "issue_acceptance", {"acceptance_date": "2018-05-15"}, window)
         case = case_row(installed, case_id)
         assert case.accepted_on == date(2018, 5, 7)  # 视为受理: from the day the materials came in
         assert case.deemed_accepted_on == date(2018, 5, 7) and case.acceptance_due_on is None
@@ -195,8 +194,7 @@ def test_acceptance_clock_restarts_with_each_round_of_materials(installed):
         assert (case.materials_received_on, case.acceptance_due_on) == (date(2018, 5, 21), date(2018, 5, 28))
         now.set(at(2018, 5, 25, 9))
         do(installed, case_id, "check_materials", materials_check("complete"), window)
-        do(installed, case_id, "issue_acceptance", {"acceptance_no": "吉环审受〔2018〕8号",
-                                                    "acceptance_date": "2018-05-25"}, window)
+        do(installed, case_id, "issue_acceptance", {"acceptance_date": "2018-05-25"}, window)
         reminders.scan_deadlines(installed.uow, clock.now())
         case = case_row(installed, case_id)
         assert case.deemed_accepted_on is None and case.accepted_on == date(2018, 5, 25)

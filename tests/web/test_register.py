@@ -61,8 +61,11 @@ def test_a_combination_the_matter_does_not_offer(login_as):
     assert "该事项不提供这种申请方式与送达方式的组合" in response.get_data(as_text=True)
 
 
-def test_receipt_is_printable(app, login_as):
+def test_receipt_page_of_a_case_without_a_receipt(app, login_as):
+    """A case made as bare rows (no registration command) has no receipt: the page says so, it invents none.
+    The printed receipt itself (a PDF issued at registration) is tested in tests/web/test_documents_web.py."""
     task = add_task(app)
     page = login_as("window1").get(f"/cases/{task.case_id}/receipt").get_data(as_text=True)
-    assert "收件回执" in page and "查询码" in page and "ABCD1234" in page and "data-print" in page
+    assert "收件回执" in page and "查询码" in page and "ABCD1234" in page
     assert "建设项目环境影响评价文件审批" in page and "吉林某化工有限公司" in page
+    assert "本案件没有出具收件回执" in page and "receipt-pdf" not in page

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_domain'
-down_revision = '0004_files'  # was 0003_clock_mail; re-chained when main (0004_files) was merged in
+down_revision = '0006_documents'  # re-chained after 0004_files, then after 0006_documents
 branch_labels = None
 depends_on = None
 
