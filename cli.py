@@ -124,8 +124,12 @@ def register_commands(app: Flask) -> None:
             from web.server import serve_with_gunicorn
 
             click.echo(f"  进程 / processes: {workers} × {threads} threads (gunicorn)")
-            # The workers make their own app, database connections and engine pool after the fork.
+            # The workers make their own app, database connections and engine pool after the fork; the demo
+            # cases made above ran engine steps here, so this process's engine workers stop now.
             current_app.extensions["runonce.engine"].dispose()
+            from engine.pool import shutdown
+
+            shutdown()
             serve_with_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
             return
         from web.server import serve_with_waitress

@@ -405,10 +405,45 @@ def shared_pool() -> EnginePool:
         return _shared
 
 
+def shutdown() -> None:
+    """Stop this process's workers and its forkserver (a server's master process before it forks workers)."""
+    global _shared
+    with _shared_lock:
+        pool, _shared = _shared, None
+    if pool is not None and pool.pid == os.getpid():
+        pool.close()
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()
+
+
 def _close_at_exit() -> None:
     pool = _shared
     if pool is not None and pool.pid == os.getpid():
         pool.close()
 
 
+def _after_fork_in_child() -> None:
+    """This process is a fork of one that had started engine workers (a server forking its workers): those
+    workers, their pipes and multiprocessing's forkserver are the parent's. Let go of them here; this process
+    starts its own on first use."""
+    global _shared, _shared_lock
+    _shared_lock = threading.Lock()
+    pool, _shared = _shared, None
+    if pool is not None:
+        for worker in [*pool._idle, *pool._busy]:
+            with contextlib.suppress(OSError):
+                worker.conn.close()  # so that the parent's workers see the end of their pipe with the parent
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    server._lock = threading.Lock()
+    if server._forkserver_pid is not None:
+        if server._forkserver_alive_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(server._forkserver_alive_fd)
+        server._forkserver_address = server._forkserver_alive_fd = server._forkserver_pid = None
+
+
 atexit.register(_close_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)

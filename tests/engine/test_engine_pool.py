@@ -162,3 +162,32 @@ def test_a_cause_chain_that_loops_back_is_followed_once():
     assert steps._caused_by_memory(first) is False
     second.__cause__ = MemoryError()
     assert steps._caused_by_memory(first) is True
+
+
+FORKED = """
+import os, sys
+from engine.definitions import content_hash
+from engine.pool import shared_pool
+from engine.steps import StepRequest
+files = {"simple.bpmn": sys.stdin.buffer.read()}
+step = lambda: shared_pool().run(StepRequest("start", content_hash(files), "simple", data={}), files)
+assert step().ready  # this process's workers and forkserver are running
+pid = os.fork()  # as a server's master forks its workers
+if pid == 0:
+    os._exit(0 if step().ready else 1)  # the child starts workers of its own
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+assert step().ready  # and the parent's still serve
+print("ok")
+"""
+
+
+def test_a_forked_process_starts_engine_workers_of_its_own():
+    import subprocess
+    import sys
+
+    from engine_support import ROOT
+
+    done = subprocess.run([sys.executable, "-c", FORKED], input=SIMPLE["simple.bpmn"], cwd=ROOT,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == b"ok", done.stderr.decode()[-2000:]

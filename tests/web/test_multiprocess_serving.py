@@ -68,6 +68,8 @@ def test_two_web_processes_and_a_scheduler_process(db_url, tmp_path, monkeypatch
         with running(["serve", "--workers", "2", "--threads", "4", "--port", str(port), "--access-log"], env,
                      port=port, log=web_log), \
              running(["scheduler", "--lease-ttl", "3"], env, log=scheduler_log):
+            with uow.reader() as r:  # serve makes demo cases on an empty database: leave them out
+                before = r.session.execute(select(func.coalesce(func.max(Case.id), 0))).scalar_one()
             # Cases of a small diagram with a 2-second timer, registered here; and m07 cases over HTTP.
             definitions.deploy_bundle(uow, {"relay.bpmn": RELAY}, "relay.bpmn", Actor.system())
             monkeypatch.setattr(cases, "_catalog_process_id", lambda code: "relay")
@@ -110,9 +112,9 @@ def test_two_web_processes_and_a_scheduler_process(db_url, tmp_path, monkeypatch
         raise
     assert done == [len(m07.steps())] * 2
     with uow.reader() as r:
-        statuses = Counter(r.session.execute(select(Case.status)).scalars())
-        fired = r.session.execute(select(AuditEvent.case_id, func.count()).where(AuditEvent.action == "timer.fired")
-                                  .group_by(AuditEvent.case_id)).all()
+        statuses = Counter(r.session.execute(select(Case.status).where(Case.id > before)).scalars())
+        fired = r.session.execute(select(AuditEvent.case_id, func.count()).where(
+            AuditEvent.action == "timer.fired", AuditEvent.case_id > before).group_by(AuditEvent.case_id)).all()
         assert audit.verify(r.session).ok
     assert statuses == {"completed": 6}
     assert sorted(count for _case, count in fired) == [1, 1, 1, 1]  # each timer fired once, by one scheduler
