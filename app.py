@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -32,6 +33,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from storage.filestore import FileStore
 
     app.extensions["runonce.files"] = FileStore(app.config["FILES_DIR"])
+    # Diagram code runs in engine worker processes (engine.pool), started on first use.
+    from collections import ChainMap
+
+    from engine.pool import PoolSettings, configure
+
+    configure(PoolSettings.from_mapping(ChainMap(app.config, os.environ)))
 
     from documents.settings import DocumentSettings
     from services import documents

@@ -109,11 +109,12 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")
     @click.option("--port", default=5000, type=int)
-    @click.option("--threads", default=8, type=int)
-    def serve(host: str, port: int, threads: int) -> None:
-        """Prepare the database and demo data, then serve the web UI (waitress)."""
-        from waitress import serve as waitress_serve
-
+    @click.option("--threads", default=8, type=int, help="Request threads per process.")
+    @click.option("--workers", default=1, type=int, show_default=True,
+                  help="Web processes: 1 serves with waitress; more with gunicorn (Linux), one per core.")
+    @click.option("--access-log", is_flag=True, help="Log every request (with the serving process id) to stderr.")
+    def serve(host: str, port: int, threads: int, workers: int, access_log: bool) -> None:
+        """Prepare the database and demo data, then serve the web UI (waitress, or gunicorn with --workers)."""
         from app import workflows_dir
 
         upgrade(current_app.extensions["runonce.engine"])
@@ -127,14 +128,26 @@ def register_commands(app: Flask) -> None:
         for username, display, unit, roles in demo.DEMO_USERS:
             click.echo(f"    {username:<12} {display:<14} {unit or '':<6} {','.join(roles)}")
         click.echo(f"  打开 / open: {url}")
+        if workers > 1:
+            from web.server import serve_with_gunicorn
+
+            click.echo(f"  进程 / processes: {workers} × {threads} threads (gunicorn)")
+            # The workers make their own app, database connections and engine pool after the fork; the demo
+            # cases made above ran engine steps here, so this process's engine workers stop now.
+            current_app.extensions["runonce.engine"].dispose()
+            from engine.pool import shutdown
+
+            shutdown()
+            serve_with_gunicorn(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
+            return
+        from web.server import serve_with_waitress
+
+        app = current_app._get_current_object()
         if current_app.config.get("SCHEDULER_ENABLED"):
             from services.scheduler import ensure_started
 
-            ensure_started(current_app._get_current_object())
-        from documents.render import warm_up
-
-        warm_up()  # the PDF renderer, before the first registration needs it
-        waitress_serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+            ensure_started(app)
+        serve_with_waitress(app, host=host, port=port, threads=threads, access_log=access_log)
 
     @app.cli.command("scheduler")
     @click.option("--once", is_flag=True, help="Run every job once and exit (e.g. from cron).")

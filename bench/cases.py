@@ -4,7 +4,10 @@ Both sides drive the same diagram (workflows/m01_eia_approval.bpmn + shared call
 path with the same form data (the grant path of the test suite's scenario table), timers included:
 - bare: SpiffWorkflow's default engine, the spec parsed once, a JSON save and load around every step;
 - service: services.cases on a SQLite file (WAL): sandboxed scripts, guarded saves, derived task rows,
-  the clock, trip accounting and hash-chained audit events, one transaction per command.
+  the clock, trip accounting and hash-chained audit events; each command is a short read, the engine step in
+  a worker process (engine.pool) and one short write transaction.
+- the same service layer with the engine step run in this process instead (measurement only: the
+  difference is what the worker boundary costs per command; the application never runs steps in-process).
 
     .venv/bin/python -m bench.cases [--cases 200]
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import sys
 import tempfile
 import time
@@ -27,7 +31,9 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
+from engine import steps
 from engine.clock import frozen_time
+from engine.pool import shared_pool
 from services import cases, definitions, users
 from services.actors import Actor, actor_for
 from services.uow import UnitOfWork
@@ -129,6 +135,36 @@ def service_runner(db_path: Path) -> Callable[[int], float]:
     return lambda n: _run_service(n, sc, uow, by_lane, start, applicant, extra)
 
 
+class _InProcessEngineForMeasuring:
+    """Stands in for the worker pool while measuring the cost of the worker boundary; bench only."""
+
+    def __init__(self) -> None:
+        self.cache = steps.DefinitionCache()
+
+    def run(self, request: steps.StepRequest, files) -> steps.StepOutcome:
+        outcome = steps.execute(request, self.cache)
+        if outcome.need_definition:
+            outcome = steps.execute(dataclasses.replace(request, files=dict(files)), self.cache)
+        return outcome
+
+
+def in_process(run: Callable[[int], float]) -> Callable[[int], float]:
+    """`run` with engine steps executed in this process (see _InProcessEngineForMeasuring)."""
+    from services import engine_steps
+
+    engine = _InProcessEngineForMeasuring()
+
+    def measured(n: int) -> float:
+        original = engine_steps.shared_pool
+        engine_steps.shared_pool = lambda: engine  # type: ignore[assignment]
+        try:
+            return run(n)
+        finally:
+            engine_steps.shared_pool = original
+
+    return measured
+
+
 def _run_service(n, sc, uow, by_lane, start, applicant, extra) -> float:
     began = time.perf_counter()
     for _ in range(n):
@@ -163,27 +199,38 @@ def _run_service(n, sc, uow, by_lane, start, applicant, extra) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--cases", type=int, default=200)
-    args.add_argument("--rounds", type=int, default=4, help="alternate the two sides this many times")
+    args.add_argument("--rounds", type=int, default=8, help="alternate the sides this many times")
     opts = args.parse_args(argv)
-    steps = sum(1 for name, _ in scenario().steps if name != driver.CLOCK)
+    steps_per_case = sum(1 for name, _ in scenario().steps if name != driver.CLOCK)
     per_round = max(1, opts.cases // opts.rounds)
     bare = bare_runner()
     with tempfile.TemporaryDirectory() as tmp:
         service = service_runner(Path(tmp) / "bench.db")
-        bare(3), service(3)  # warm-up: imports, caches, the first pages of the database
-        # Alternating rounds: a slow spell of this shared machine hits both sides alike.
-        bare_s = service_s = 0.0
+        local = in_process(service)
+        bare(3), service(3), local(3)  # warm-up: imports, caches, the first pages of the database, a worker
+        pool = shared_pool()
+        # Alternating rounds: a slow spell of this shared machine hits every side alike.
+        bare_s = service_s = local_s = 0.0
         ratios = []
+        before = dict(pool.stats)
         for _ in range(opts.rounds):
-            b, s_ = bare(per_round), service(per_round)
-            bare_s, service_s = bare_s + b, service_s + s_
+            b, s_, i = bare(per_round), service(per_round), local(per_round)
+            bare_s, service_s, local_s = bare_s + b, service_s + s_, local_s + i
             ratios.append(b / s_)
+        commands = pool.stats["steps"] - before["steps"]
+        round_trip = pool.stats["round_trip_seconds"] - before["round_trip_seconds"]
+        computing = pool.stats["worker_seconds"] - before["worker_seconds"]
     n = per_round * opts.rounds
-    print(f"EIA grant path, {steps} user tasks + 2 timers per case, {n} cases each in {opts.rounds} alternating rounds")
+    print(f"EIA grant path, {steps_per_case} user tasks + 2 timers per case, {n} cases each in {opts.rounds} "
+          "alternating rounds")
     print(f"  bare SpiffWorkflow + JSON save/load per step : {n / bare_s:8.1f} cases/s")
-    print(f"  service layer on SQLite (WAL)                : {n / service_s:8.1f} cases/s")
+    print(f"  service layer on SQLite (WAL), engine workers: {n / service_s:8.1f} cases/s")
     print(f"  ratio service / bare                         : {bare_s / service_s:8.1%}  (target >= 40%; "
           f"rounds {min(ratios):.0%}-{max(ratios):.0%})")
+    per_command = (service_s - local_s) / commands * 1000 if commands else 0.0
+    print(f"  the same, engine steps in this process       : {n / local_s:8.1f} cases/s (measurement only)")
+    print(f"  isolation cost per engine command            : {per_command:8.2f} ms  (round trip to a worker "
+          f"{round_trip / commands * 1000:.2f} ms, of which the step itself {computing / commands * 1000:.2f} ms)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ BENCHES = (
     ("bench.cases", ["--cases", "200"]),
     ("bench.timers", []),
     ("bench.worklist", []),
+    ("bench.http", []),
 )
 
 

@@ -50,6 +50,11 @@ def now() -> datetime:
     return pinned.astimezone(UTC) if pinned is not None else datetime.now(UTC)
 
 
+def pinned() -> datetime | None:
+    """The pinned time of the current context, or None when the clock is real (handed to engine workers)."""
+    return _pinned.get()
+
+
 def today() -> date:
     """The local calendar date of `now()` (server time zone)."""
     return now().astimezone().date()

@@ -1,8 +1,13 @@
 """Case commands: register, claim, release, reassign, complete a task, withdraw, fire due timers.
 
-Each command is one transaction: load the case → run the engine → save the case guarded by its version
-(UPDATE … WHERE version = :seen) → refresh the derived task rows → append audit events → commit. A
-version that moved under us means someone else won: everything rolls back and the caller is told.
+Commands that run diagram code (register, complete, fire timers, retry) have three phases:
+1. load: a short read (no write lock) checks the command and collects the saved state and the version seen;
+2. compute: the engine step runs in a worker process (services.engine_steps → engine.pool), no transaction
+   open, so a slow or runaway diagram never holds the database;
+3. write: one short transaction saves the outcome guarded by the version read (UPDATE … WHERE version =
+   :seen), refreshes the clock and the derived task rows, appends audit events and commits. A version that
+   moved under us means someone else won: nothing is written and the caller is told (Conflict).
+The other commands are one transaction each.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
-from engine.errors import DataError, ScriptError
+from engine.steps import ADVANCE, BAD_DATA, COMPLETE, RETRY, START, TASK_NOT_READY, StepOutcome, TaskRow
 from forms.schemas import UnknownForm, validate_form
 from services import (
     access,
@@ -36,6 +41,7 @@ from services import (
 )
 from services.actors import Actor
 from services.definitions import compiled, current_definition
+from services.engine_steps import definition_ref, run_step
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.form_context import form_context
 from services.uow import UnitOfWork
@@ -108,29 +114,35 @@ _DERIVED = ("status", "incident", "outcome", "completed_at", "accepted_on", "due
             "deemed_accepted_on", "supplement_notices")
 
 
-def _save_case(session: Session, case: Case, wf, seen_version: int) -> int:
-    """Write the new state only if nobody else did since we read it."""
+STALE = N_("This case was changed by someone else in the meantime. "
+           "Reload the page to see the current state; nothing was saved.")
+
+
+def _save_case(session: Session, case: Case, outcome: StepOutcome, seen_version: int) -> int:
+    """Write the step's new state only if nobody else did since we read it."""
     now = utcnow()
-    data = runtime.workflow_data(wf)
-    if case.status == "active" and runtime.is_completed(wf):
+    if case.status == "active" and outcome.completed:
         case.status, case.completed_at = "completed", now
-        case.outcome = _outcome(data)
-    _record_trips(case, data)
+        case.outcome = _outcome(outcome.data)
+    _record_trips(case, outcome.data)
     values: dict[str, Any] = {name: getattr(case, name) for name in _DERIVED}
     values.update(
-        state=runtime.dumps(wf),
+        state=outcome.state,
         serializer_version=runtime.SERIALIZER_VERSION,
         version=seen_version + 1,
         updated_at=now,
-        next_timer_due=runtime.next_timer_due(wf),
+        next_timer_due=outcome.next_timer_due,
     )
+    return _guarded_update(session, case, seen_version, values)
+
+
+def _guarded_update(session: Session, case: Case, seen_version: int, values: dict[str, Any]) -> int:
     result = session.execute(
         update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise Conflict(N_("This case was changed by someone else in the meantime. "
-                          "Reload the page to see the current state; nothing was saved."))
+        raise Conflict(STALE)
     for key, value in values.items():
         # Already written: record as the loaded value so the ORM does not write the state a second time.
         set_committed_value(case, key, value)
@@ -188,10 +200,12 @@ def _outcome(data: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, actor: Actor) -> list[str]:
+def _sync_tasks(
+    session: Session, case: Case, ready_tasks: list[TaskRow], completed_id: str | None, actor: Actor
+) -> list[str]:
     """Make the task rows match the engine: insert newly READY tasks, close the ones that went away."""
     now = utcnow()
-    ready = {t.id: t for t in runtime.ready_human_tasks(wf)}
+    ready = {t.id: t for t in ready_tasks}
     open_rows = session.execute(
         select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == "ready")
     ).scalars().all()
@@ -199,6 +213,9 @@ def _sync_tasks(session: Session, case: Case, wf, completed_id: str | None, acto
         if row.id in ready:
             continue
         if row.id == completed_id:
+            # Checked when the command was read, and again here: a claim does not move the case's version.
+            if row.claimed_by not in (None, actor.user_id) and not actor.has_role("admin", "system", "applicant"):
+                raise Conflict(N_("This task is claimed by someone else."))
             row.state, row.completed_at, row.completed_by = "completed", now, actor.user_id
         else:
             row.state, row.completed_at = "cancelled", now
@@ -231,13 +248,35 @@ def case_due_at(case: Case) -> datetime | None:
     return datetime.combine(case.due_on, time(23, 59, 59), tzinfo=BEIJING)
 
 
-def _advance_or_incident(case: Case, action) -> None:
-    """Run engine work; a failing script marks the case as an incident instead of losing the command."""
-    try:
-        action()
-    except ScriptError as err:
-        case.status = "incident"
-        case.incident = f"{err.element_id or ''}: {err.message}"
+def _apply_step(
+    session: Session, case: Case, outcome: StepOutcome, seen_version: int, actor: Actor,
+    completed_id: str | None = None,
+) -> tuple[int, list[str]]:
+    """The write phase shared by every engine command: incident or not, clock, guarded save, task rows.
+
+    Returns (new version, ids of the new task rows). A step that was stopped (`outcome.lost`) keeps the
+    stored state and task rows: only the incident is written, so a retry runs the step again."""
+    if outcome.incident is not None:
+        case.status, case.incident = "incident", outcome.incident
+    if outcome.lost:
+        values = {"status": case.status, "incident": case.incident, "version": seen_version + 1,
+                  "updated_at": utcnow()}
+        return _guarded_update(session, case, seen_version, values), []
+    clock.refresh(session, case, outcome.facts)
+    version = _save_case(session, case, outcome, seen_version)
+    return version, _sync_tasks(session, case, outcome.ready, completed_id, actor)
+
+
+def _case_to_write(session: Session, case: Case, seen_version: int) -> Case:
+    """The case read in the load phase, attached to the write transaction; Conflict when it changed since.
+
+    Checked before anything is derived from the case (its clock rows, say), so a lost race is always a plain
+    Conflict; the guarded UPDATE checks again at the end."""
+    current = session.execute(select(Case.version).where(Case.id == case.id)).scalar_one_or_none()
+    if current != seen_version:
+        raise Conflict(STALE)
+    session.add(case)
+    return case
 
 
 # ---------------------------------------------------------------- commands
@@ -272,17 +311,27 @@ def register_case(
         raise Forbidden(N_("Only the approval office window can register applications."))
 
     process_id = _catalog_process_id(matter_code)
+    start_data = copy.deepcopy(data or {})
+    start_data.update(
+        matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
+        registered_on=clock.today().isoformat(),
+    )
+    # load
+    with uow.reader() as r:
+        definition = current_definition(r.session, process_id)
+        definition_id, definition_label = definition.id, f"{definition.process_id} v{definition.version}"
+        ref = definition_ref(definition)
+    # compute
+    outcome = run_step(ref, START, data=start_data)
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The application has errors; see the marked fields."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
     with uow:
         session = uow.session
-        definition = current_definition(session, process_id)
-        start_data = copy.deepcopy(data or {})
-        start_data.update(
-            matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
-            registered_on=clock.today().isoformat(),
-        )
         case = Case(
             reference=f"TMP-{secrets.token_hex(8)}", lookup_code=secrets.token_hex(4).upper(),
-            matter_code=matter_code, definition_id=definition.id, status="active",
+            matter_code=matter_code, definition_id=definition_id, status="active",
             applicant_name=applicant.name.strip(),
             applicant_credit_code=(applicant.credit_code or "").strip().upper() or None,
             applicant_contact=applicant.contact, applicant_phone=applicant.phone,
@@ -297,26 +346,17 @@ def register_case(
         files.attach(session, [r.file_id for r in received or () if r.file_id], case.id, owner_token)
         materials.record(session, case.id, matter_code, received or (), stage="application", channel=channel,
                          actor=actor.username)
-        holder: dict[str, Any] = {}
-
-        def start() -> None:
-            holder["wf"] = runtime.new_workflow(compiled(definition), start_data)
-
-        _advance_or_incident(case, start)
-        wf = holder.get("wf")
-        if wf is None:  # the start itself failed: keep the case as an incident with no state
-            case.version = 1
+        if outcome.state is None:  # the start itself failed: keep the case as an incident with no state
+            case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:
-            clock.refresh(session, case, wf)
-            _save_case(session, case, wf, seen_version=0)
-            _sync_tasks(session, case, wf, None, actor)
+            _apply_step(session, case, outcome, 0, actor)
         # The 收件回执, numbered and stored in this transaction (workflows/documents.toml: on_registration).
         issued = documents.issue_on_registration(uow, case, actor=actor, data=start_data)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
                    "delivery_mode": delivery_mode, "applicant": applicant.as_data(),
-                   "definition": f"{definition.process_id} v{definition.version}",
+                   "definition": definition_label,
                    "materials": _materials_payload(session, received or ()),
                    "email_consent": case.email_consent_at is not None},
             documents=[d.audit_entry() for d in issued],
@@ -431,11 +471,12 @@ def complete_task(
     expected_version: int | None = None,
     also: Callable[[Session, Case], None] | None = None,
 ) -> CommandResult:
-    """Validate → apply a deep copy of the data → run the engine → persist → audit, in one transaction.
+    """Validate → run the engine in a worker → persist and audit in one short transaction.
 
-    ``also`` adds the caller's own writes to the same transaction (e.g. materials recorded by item)."""
-    with uow:
-        session = uow.session
+    ``also`` adds the caller's own writes to the same (write) transaction (e.g. materials recorded by item)."""
+    # load
+    with uow.reader() as r:
+        session = r.session
         task = _get_task(session, task_id)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
@@ -464,41 +505,41 @@ def complete_task(
         if conflict is not None:
             raise conflict
         seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
+        title, form_name, spec_name = task.title, task.form, task.spec_name
         if expected_version is not None and expected_version != seen:
-            raise Conflict(N_("This case was changed by someone else in the meantime. "
-                              "Reload the page to see the current state; nothing was saved."))
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
-        process_id = documents.task_process_id(wf, task_id)  # before it runs: a completed subprocess goes away
-
-        def run() -> None:
-            runtime.complete_task(wf, task_id, form_data)
-
-        try:
-            _advance_or_incident(case, run)
-        except runtime.TaskNotReady:
-            raise Conflict(N_("This task was already completed or cancelled.")) from None
-        except DataError as err:
-            raise InvalidInput(N_("The form has errors; see the marked fields."),
-                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
-        clock.refresh(session, case, wf)
-        version = _save_case(session, case, wf, seen)
-        new_ids = _sync_tasks(session, case, wf, task_id, actor)
+            raise Conflict(STALE)
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, COMPLETE, state=state, task_id=task_id, data=form_data)
+    if outcome.refusal == TASK_NOT_READY:
+        raise Conflict(N_("This task was already completed or cancelled."))
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The form has errors; see the marked fields."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case, seen)
+        version, new_ids = _apply_step(session, case, outcome, seen, actor, completed_id=task_id)
+        if outcome.lost:  # the step did not run to its end: the task stays open, the input is kept here
+            audit_log.record(session, actor, "case.incident", case_id=case.id, task=task_id, title=title,
+                             form=form_data, after={"outcome": case.outcome, "incident": case.incident})
+            uow.commit()
+            return CommandResult(case.id, version, case.status, new_ids)
         if also is not None:
             also(session, case)
         applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
                                   new_task_specs=_spec_names(session, new_ids))
-        materials.record_from_form(session, case.id, case.matter_code, task.form, form_data,
+        materials.record_from_form(session, case.id, case.matter_code, form_name, form_data,
                                    actor=actor.username, task_id=task_id)
-        after = runtime.workflow_data(wf)
         issued: list[documents.Issued] = []
-        if not (case.incident or "").startswith(f"{task.spec_name}:"):  # the task itself did not fail
+        if not (case.incident or "").startswith(f"{spec_name}:"):  # the task itself did not fail
             # The document this step issues (workflows/documents.toml), numbered and stored in this transaction.
-            issued = documents.issue_for_task(uow, case, process_id=process_id, element_id=task.spec_name,
-                                              task_id=task_id, form=task.form, data={**after, **form_data},
+            issued = documents.issue_for_task(uow, case, process_id=outcome.task_process_id, element_id=spec_name,
+                                              task_id=task_id, form=form_name, data={**outcome.data, **form_data},
                                               actor=actor)
-        old, new = audit_log.changed(before, after)
-        audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=task.title,
+        old, new = audit_log.changed(outcome.before, outcome.data)
+        audit_log.record(session, actor, "task.completed", case_id=case.id, task=task_id, title=title,
                          form=form_data, before=old, after=new,
                          **({"documents": [d.audit_entry() for d in issued]} if issued else {}))
         if case.status in ("completed", "incident"):
@@ -550,33 +591,29 @@ def retry_incident(
     with the corrections. A step that fails again leaves the case an incident with the new message."""
     if not actor.has_role("admin", "system"):
         raise Forbidden(N_("Only an administrator can retry a stopped case."))
-    with uow:
-        session = uow.session
-        case = _get_case(session, case_id)
+    # load
+    with uow.reader() as r:
+        case = _get_case(r.session, case_id)
         if case.status != "incident":
             raise Conflict(N_("This case is %(status)s; only a stopped case can be retried."), status=case.status)
         if not case.state:
             raise Conflict(N_("This case stopped before it started; withdraw it and register it again."))
         seen, problem = case.version, case.incident
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, RETRY, state=state, data=corrections)
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(N_("The corrected data cannot be stored."),
+                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case, seen)
         case.status, case.incident = "active", None
-        retried: list[str] = []
-
-        def run() -> None:
-            retried.extend(runtime.retry_failed(wf, corrections))
-
-        try:
-            _advance_or_incident(case, run)
-        except DataError as err:
-            raise InvalidInput(N_("The corrected data cannot be stored."),
-                               {err.path or "__all__": N_("This value cannot be stored.")}) from None
-        clock.refresh(session, case, wf)
-        version = _save_case(session, case, wf, seen)
-        new_ids = _sync_tasks(session, case, wf, None, actor)
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "case.retried", case_id=case.id, before=old, after=new,
-                         corrections=corrections or {}, previous_incident=problem, retried=retried,
+                         corrections=corrections or {}, previous_incident=problem, retried=outcome.retried,
                          result=case.status, incident=case.incident)
         uow.commit()
         return CommandResult(case.id, version, case.status, new_ids)
@@ -601,22 +638,25 @@ def fire_due_timers(uow: UnitOfWork, now: datetime | None = None, limit: int = 2
 
 def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
     actor = Actor.system("scheduler")
-    with uow:
-        session = uow.session
-        case = _get_case(session, case_id)
+    # load
+    with uow.reader() as r:
+        case = _get_case(r.session, case_id)
         if case.status != "active" or case.next_timer_due is None or case.next_timer_due > now:
             return 0
         seen, due = case.version, case.next_timer_due
         was_accepted, was_status = case.accepted_on is not None, case.status
-        wf = runtime.loads(case.state, compiled(case.definition))
-        before = runtime.workflow_data(wf)
-        _advance_or_incident(case, lambda: runtime.advance(wf, now))
-        clock.refresh(session, case, wf)
-        _save_case(session, case, wf, seen)
-        new_ids = _sync_tasks(session, case, wf, None, actor)
-        applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
-                                  new_task_specs=_spec_names(session, new_ids))
-        old, new = audit_log.changed(before, runtime.workflow_data(wf))
+        state, ref = case.state, definition_ref(case.definition)
+    # compute
+    outcome = run_step(ref, ADVANCE, state=state, now=now)
+    # write
+    with uow:
+        session = uow.session
+        case = _case_to_write(session, case, seen)
+        _version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        if not outcome.lost:
+            applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                      new_task_specs=_spec_names(session, new_ids))
+        old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())
         if case.status in ("completed", "incident"):

@@ -44,6 +44,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import clock as engine_clock
 from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalendar, YearNotice
 from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
+from engine.steps import WorkflowFacts
+from engine.steps import workflow_facts as engine_workflow_facts
 from services import access, audit_log
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
@@ -233,19 +235,6 @@ def _matter(code: str):
 # ================================================================ reading the workflow
 
 
-@dataclass(frozen=True)
-class WorkflowFacts:
-    accepted: bool
-    decided: bool
-    completed: bool
-    report_type: str | None
-    step_kinds: dict[str, str]  # stepKind -> id of a current element carrying it
-    delivered: bool = False  # the result (决定书, 备案回执 or 退回通知) went out: result_delivery ran
-    ready: frozenset[str] = frozenset()  # ids of the READY user tasks (the shared acceptance's included)
-    supplement_received_date: str | None = None
-    supplement_notices: int = 0
-
-
 def _spiff_workflow(wf: Any) -> Any:
     if hasattr(wf, "get_tasks"):
         return wf
@@ -257,42 +246,9 @@ def _spiff_workflow(wf: Any) -> Any:
 
 
 def workflow_facts(wf: Any) -> WorkflowFacts:
-    """What the clock needs from the engine: the current elements (READY user tasks, WAITING timer and
-    other catch events, STARTED call activities) with their ``stepKind`` property, and a few data keys."""
-    from SpiffWorkflow.util.task import TaskState
-
-    wf = _spiff_workflow(wf)
-    current = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
-    datas = [t.data for t in current]
-    last = getattr(wf, "last_task", None)
-    if last is not None:
-        datas.append(last.data)
-    datas.append(getattr(wf, "data", None) or {})
-    kinds: dict[str, str] = {}
-    for task in current:
-        props = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
-        kind = props.get("stepKind")
-        if kind:
-            kinds.setdefault(str(kind), str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name))
-    report_type = next((d["report_type"] for d in datas if d.get("report_type")), None)
-    ready = frozenset(
-        str(getattr(t.task_spec, "bpmn_id", None) or t.task_spec.name)
-        for t in current if t.state == TaskState.READY and getattr(t.task_spec, "manual", False)
-    )
-    received = next((d["supplement_received_date"] for d in datas if d.get("supplement_received_date")), None)
-    notices = max((d.get("supplement_notices") or 0 for d in datas
-                   if isinstance(d.get("supplement_notices"), int)), default=0)
-    return WorkflowFacts(
-        accepted=any(d.get("accepted") is True for d in datas),
-        decided=any(d.get("decision") in ("approve", "refuse") for d in datas),
-        completed=bool(wf.is_completed()),
-        report_type=str(report_type) if report_type else None,
-        step_kinds=kinds,
-        delivered=any(d.get("delivered") is True for d in datas),
-        ready=ready,
-        supplement_received_date=str(received) if received else None,
-        supplement_notices=int(notices),
-    )
+    """What the clock needs from the engine (computed by ``engine.steps`` in the worker that ran the step;
+    this is for a workflow at hand, e.g. in tests)."""
+    return engine_workflow_facts(_spiff_workflow(wf))
 
 
 # ================================================================ the clock of one case
@@ -378,13 +334,14 @@ def acceptance_clock(session: Session, case: Case, facts: WorkflowFacts, matter:
             case.acceptance_due_on = None  # the flag of the main clock tells the admin; never guessed
 
 
-def refresh(session: Session, case: Case, wf) -> None:
+def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     """Bring the case's clock rows and due dates up to date with the workflow's state.
 
-    Called by every case command after the engine ran and before the case is saved; sets the derived
-    attributes on ``case`` (the command's guarded UPDATE writes them) and adds/closes suspension rows."""
+    Called by every case command after the engine ran and before the case is saved, with the step's
+    ``WorkflowFacts`` (or a workflow); sets the derived attributes on ``case`` (the command's guarded UPDATE
+    writes them) and adds/closes suspension rows."""
     on = today()
-    facts = workflow_facts(wf)
+    facts = wf if isinstance(wf, WorkflowFacts) else workflow_facts(wf)
     matter = _matter(case.matter_code)
     case.supplement_notices = facts.supplement_notices or case.supplement_notices
     acceptance_clock(session, case, facts, matter, on)

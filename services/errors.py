@@ -36,6 +36,12 @@ class Conflict(ServiceError):
     http_status = 409
 
 
+class ServiceUnavailable(ServiceError):
+    """The command could not run now (e.g. every engine worker is busy); nothing was written."""
+
+    http_status = 503
+
+
 class InvalidInput(ServiceError):
     """Bad values; `errors` maps field name to a message id (translated by the caller)."""
 

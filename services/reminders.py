@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -597,11 +597,32 @@ class ReminderItem:
 
 
 def unread_count(session: Session, actor: Actor) -> int:
+    """What the actor may see minus what they read, each counted from an index alone (every page's header
+    shows it): the three audiences a reminder can have for them are disjoint, and each read row carries its
+    reminder's audience (ReminderRead)."""
     if actor.user_id is None:
         return 0
-    return session.execute(
-        select(func.count(Reminder.id)).where(_visible(actor), _unread(actor))
-    ).scalar_one()
+    roles = sorted(actor.roles)
+    seen = [select(func.count()).where(Reminder.user_id == actor.user_id)]
+    read = [select(func.count()).where(ReminderRead.user_id == actor.user_id,
+                                       ReminderRead.audience_user == actor.user_id)]
+    group_read = and_(ReminderRead.user_id == actor.user_id, ReminderRead.audience_user.is_(None))
+    if actor.unit_code:  # to my unit (and to everyone in it, or to one of my roles there)
+        role_ok = Reminder.role.is_(None) if not roles else or_(Reminder.role.is_(None), Reminder.role.in_(roles))
+        read_role_ok = (ReminderRead.audience_role.is_(None) if not roles else
+                        or_(ReminderRead.audience_role.is_(None), ReminderRead.audience_role.in_(roles)))
+        seen.append(select(func.count()).where(Reminder.unit_code == actor.unit_code, Reminder.user_id.is_(None),
+                                               role_ok))
+        read.append(select(func.count()).where(group_read, ReminderRead.audience_unit == actor.unit_code,
+                                               read_role_ok))
+    if roles:  # to one of my roles, in no particular unit
+        seen.append(select(func.count()).where(Reminder.unit_code.is_(None), Reminder.user_id.is_(None),
+                                               Reminder.role.in_(roles)))
+        read.append(select(func.count()).where(group_read, ReminderRead.audience_unit.is_(None),
+                                               ReminderRead.audience_role.in_(roles)))
+    total = sum((q.select_from(Reminder).scalar_subquery() for q in seen), literal(0)) - sum(
+        (q.select_from(ReminderRead).scalar_subquery() for q in read), literal(0))
+    return max(0, session.execute(select(total)).scalar_one())
 
 
 def list_for(
@@ -638,6 +659,15 @@ def count_for(session: Session, actor: Actor, *, unread_only: bool = False, kind
     return session.execute(query).scalar_one()
 
 
+_AUDIENCE = (Reminder.id, Reminder.user_id, Reminder.unit_code, Reminder.role)
+
+
+def _read_audience(row: Any) -> dict[str, Any]:
+    """The read row's copy of its reminder's audience (see unread_count)."""
+    return {"reminder_id": row.id, "audience_user": row.user_id, "audience_unit": row.unit_code,
+            "audience_role": row.role}
+
+
 def mark_read(uow: UnitOfWork, reminder_id: int, actor: Actor) -> bool:
     """Mark one reminder read for ``actor``; True when it was unread.  NotFound if it is not theirs."""
     if actor.user_id is None:
@@ -645,12 +675,12 @@ def mark_read(uow: UnitOfWork, reminder_id: int, actor: Actor) -> bool:
     with uow:
         session = uow.session
         found = session.execute(
-            select(Reminder.id).where(Reminder.id == reminder_id, _visible(actor))
-        ).scalar_one_or_none()
+            select(*_AUDIENCE).where(Reminder.id == reminder_id, _visible(actor))
+        ).first()
         if found is None:
             raise NotFound(NO_SUCH_RECORD)
         stmt = _insert(session)(ReminderRead).values(
-            reminder_id=reminder_id, user_id=actor.user_id, read_at=clock.now()
+            user_id=actor.user_id, read_at=clock.now(), **_read_audience(found)
         ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"]).returning(ReminderRead.reminder_id)
         changed = session.execute(stmt).first() is not None
         uow.commit()
@@ -662,12 +692,12 @@ def mark_all_read(uow: UnitOfWork, actor: Actor) -> int:
         raise Forbidden(NOT_ALLOWED)
     with uow:
         session = uow.session
-        ids = session.execute(select(Reminder.id).where(_visible(actor), _unread(actor))).scalars().all()
+        rows = session.execute(select(*_AUDIENCE).where(_visible(actor), _unread(actor))).all()
         at = clock.now()
         changed = 0
-        for rid in ids:
+        for row in rows:
             stmt = _insert(session)(ReminderRead).values(
-                reminder_id=rid, user_id=actor.user_id, read_at=at
+                user_id=actor.user_id, read_at=at, **_read_audience(row)
             ).on_conflict_do_nothing(index_elements=["reminder_id", "user_id"]).returning(ReminderRead.reminder_id)
             changed += session.execute(stmt).first() is not None
         uow.commit()

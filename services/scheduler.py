@@ -244,6 +244,10 @@ def run_standalone(
     """The scheduler as its own process: blocks until SIGINT/SIGTERM (or ``once`` / ``run_for``)."""
     scheduler = Scheduler(session_factory, jobs=default_jobs(config), holder=holder,
                           lease_ttl=timedelta(seconds=lease_ttl), use_lease=use_lease)
+    # Timers run in engine workers: start one now, so the first tick does not wait for it.
+    from engine.pool import shared_pool
+
+    shared_pool().warm_up(1)
     if once:
         scheduler.run_all_once()
         scheduler.shutdown()

@@ -273,7 +273,11 @@ class Reminder(Base):
     of times. It is addressed to a unit and/or a role; each reader marks it read for themselves."""
 
     __tablename__ = "reminders"
-    __table_args__ = (Index("ix_reminders_unit_created", "unit_code", "created_at"),)
+    __table_args__ = (
+        Index("ix_reminders_unit_created", "unit_code", "created_at"),
+        # The audiences of group reminders, for index-only counts (services.reminders.unread_count).
+        Index("ix_reminders_audience", "unit_code", "user_id", "role"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -292,11 +296,20 @@ class Reminder(Base):
 
 
 class ReminderRead(Base):
+    """One reader has read one reminder. The reminder's audience is copied here (it never changes), so that
+    the unread count is two index-only counts (what the reader may see minus what they read), not a scan."""
+
     __tablename__ = "reminder_reads"
+    __table_args__ = (
+        Index("ix_reminder_reads_audience", "user_id", "audience_user", "audience_unit", "audience_role"),
+    )
 
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    audience_user: Mapped[int | None] = mapped_column(Integer)  # reminder.user_id
+    audience_unit: Mapped[str | None] = mapped_column(String(40))  # reminder.unit_code
+    audience_role: Mapped[str | None] = mapped_column(String(20))  # reminder.role
 
 
 # ---- deadlines work (migration 0003_clock_mail) ---------------------------------------------------------------

@@ -256,10 +256,9 @@ def task(task_id: str):
         case = row.case
         if not access.may_view_task(r.session, actor(), row, case):
             abort(403)
-        context = _task_context(row, case, r.session)
         form_ctx = form_context(r.session, matter_code=row.matter_code, task_name=row.spec_name, actor=actor())
-        # the serialized workflow is a deferred column: read it while the session is open
-        data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
+    # Whether the reason not to act is None does not depend on the claimer's name (only its wording does).
+    acting = access.may_work_task(actor(), row, case) and why_read_only(row, case, None) is None
     status = 200
     loose: list[str] = []
     form = None
@@ -275,8 +274,8 @@ def task(task_id: str):
     else:
         form_cls = build_form_class({"type": "object", "properties": {}}, base=FlaskForm)
         spec = form_cls.form_spec
-    acting = context["can_work"] and context["read_only_reason"] is None
-    kept: list[tuple[str, str]] = []
+    kept: list[tuple[str, str]] = []  # what was typed into a form refused by a lost race
+    stale = False  # a lost race: the form is shown again with the case's current version
     if request.method == "POST" and not acting:
         # Refused, but answered with the task read-only and the reason (shown on the page), not a bare error.
         # Someone else acting first since the page was loaded (the task closed or claimed, the case ended) is
@@ -291,6 +290,8 @@ def task(task_id: str):
             status = 403
             flash(_("Nothing was saved."), "error")
     elif form_cls is not None and request.method == "POST":
+        # A POST that succeeds redirects: it loads neither the page's context nor the workflow (the command
+        # loads it once, in an engine worker).
         form = form_cls()
         uploads.ingest(form, actor=actor().username, limit=files.upload_limit(case.matter_code),
                        case_id=case.id, purpose="attachment")
@@ -324,28 +325,37 @@ def task(task_id: str):
                     + _("What you entered is kept below; check the history, then send again."),
                     "error",
                 )
-                with reader() as r:
-                    fresh = r.session.get(Case, case.id)
-                    form.expected_version.data = str(fresh.version) if fresh else ""
+                stale = True
             except ServiceError as err:
                 status = err.http_status
                 flash_service_error(err)
             else:
-                flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                if result.status == "incident":
+                    flash(_("The case stopped at a step of its process and is now an incident; an administrator "
+                            "sees why and can run the step again. What you entered is recorded."), "error")
+                else:
+                    flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
                 for issued in result.documents:
                     flash(_("Issued: %(title)s %(number)s; print it from the case's documents.",
                             title=issued.title, number=issued.number), "success")
                 if result.status == "completed":
                     flash(_("The case is completed."), "success")
-                return redirect(url_for("handler.case", case_id=case.id))
+                return redirect(url_for("handler.case", case_id=row.case_id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
-    elif form_cls is not None and acting:
-        initial = data_for_form(spec, data)
-        form = form_cls(formdata=None, data=initial)
-        form.expected_version.data = str(case.version)
+    # The page: a GET, or a POST that is shown again with what was typed.
     read_only = []
     with reader() as r:
+        row = r.session.get(HumanTask, task_id) or row
+        case = r.session.get(Case, row.case_id) or case
+        context = _task_context(row, case, r.session)
+        # the serialized workflow is a deferred column: read it while the session is open
+        data = case_view.workflow_data(case) if row.state == "ready" and case.state else {}
+        if form is not None and stale:
+            form.expected_version.data = str(case.version)
+        elif form_cls is not None and form is None and acting:
+            form = form_cls(formdata=None, data=data_for_form(spec, data))
+            form.expected_version.data = str(case.version)
         if form is not None:
             uploads.describe(form, r.session)
         if spec is not None:
