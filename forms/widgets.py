@@ -420,11 +420,3 @@ def is_file_ref(value: Any) -> bool:
         and set(value) == {"file_id", "sha256"}
         and all(isinstance(v, str) for v in value.values())
     )
-
-
-def human_size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):g} MB"
-    if n >= 1024:
-        return f"{n / 1024:g} KB"
-    return f"{n} B"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest  # noqa: E402
 import state_guard
 from pg_support import fresh_pg_database
+from smtp_support import smtp  # noqa: F401 - a real SMTP server for any test that asks for it
 from sqlalchemy import Engine, text
 
 from services.uow import UnitOfWork

@@ -3,46 +3,15 @@ recipient's language, never again; a server that is down is retried later."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from datetime import timedelta
 
-import pytest
-from aiosmtpd.controller import Controller
 from deadline_support import at
+from smtp_support import free_port
 from sqlalchemy import select
 
 from services import reminders
 from services.mailer import MailSettings, send_pending
 from storage.models import Reminder, ReminderEmail
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        self.envelopes.append((sorted(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
 
 
 def raise_one(uow, key: str, moment, **to) -> int:

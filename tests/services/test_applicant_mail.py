@@ -4,13 +4,8 @@ e-mail that the result is ready is the electronic service (电子送达) of an o
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from datetime import UTC, datetime
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from services import cases
@@ -18,31 +13,6 @@ from services.demo_cases import complete_step
 from services.mailer import MailSettings, send_pending
 from storage.models import ApplicantMessage, Case, Document
 from workflows import scenarios as sc
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        self.envelopes.append((sorted(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
-
 
 WINDOW = cases.Actor(username="window1", roles=frozenset({"window"}), lanes=frozenset({"审批办"}))
 
