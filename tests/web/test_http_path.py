@@ -12,7 +12,8 @@ def test_the_signed_in_user_is_read_once_per_request(app, client, monkeypatch):
     login(client, "eia1")
     loads: list[int] = []
     real = auth.load_web_user
-    monkeypatch.setattr(auth, "load_web_user", lambda user_id: loads.append(user_id) or real(user_id))
+    monkeypatch.setattr(auth, "load_web_user",
+                        lambda user_id, *rest: loads.append(user_id) or real(user_id, *rest))
     for path in ("/", f"/tasks/{task.id}", f"/cases/{task.case_id}", "/reminders/", "/reminders/count.json"):
         loads.clear()
         assert client.get(path).status_code == 200, path
