@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from . import limits, timers
 from .errors import CODE_BOUND, CODE_CALL_RECURSION, BpmnError
-from .expressions import BPMN_NS, iter_sites
+from .expressions import BPMN_NS, iter_sites, processes_by_id
 
 _NS = {"bpmn": BPMN_NS}
 
@@ -31,15 +31,6 @@ class _Call:
     called: str
     line: int | None
     nesting: int  # sub-process levels around the call activity inside its process
-
-
-def _processes(trees: Mapping[str, etree._ElementTree]) -> dict[str, tuple[str, etree._Element]]:
-    found: dict[str, tuple[str, etree._Element]] = {}
-    for name, tree in trees.items():
-        for process in tree.getroot().iterchildren(f"{{{BPMN_NS}}}process"):
-            if process.get("id"):
-                found.setdefault(process.get("id"), (name, process))
-    return found
 
 
 def _nesting(element: etree._Element, process: etree._Element) -> int:
@@ -70,7 +61,7 @@ def _subprocess_depth(process: etree._Element) -> tuple[int, str | None]:
 
 def check_call_graph(trees: Mapping[str, etree._ElementTree]) -> None:
     """Refuse a call activity that (directly or through other processes of the bundle) calls its own process."""
-    processes = _processes(trees)
+    processes = processes_by_id(trees)
     calls = {pid: _calls(node) for pid, (_, node) in processes.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     path: list[tuple[str, _Call | None]] = []
@@ -110,7 +101,7 @@ def _raise_recursion(
 
 def check_call_depth(trees: Mapping[str, etree._ElementTree], main: str) -> None:
     """Refuse chains of call activities / sub-processes nested deeper than the run-time limit."""
-    processes = _processes(trees)
+    processes = processes_by_id(trees)
     limit = limits.current().max_call_depth
     memo: dict[str, tuple[int, str | None, str | None]] = {}
 

@@ -30,7 +30,7 @@ from .errors import (
     CODE_UNKNOWN_PROCESS,
     BpmnError,
 )
-from .expressions import BPMN_NS, check_sites, normalise
+from .expressions import BPMN_NS, check_sites, normalise, processes_by_id
 from .validation import validate_bpmn
 from .xml_safety import load_xml
 
@@ -136,17 +136,8 @@ def _check_reserved_ids(tree: etree._ElementTree, filename: str) -> None:
 # --- choosing the main process ---------------------------------------------------------------------
 
 
-def _top_level_processes(trees: Mapping[str, etree._ElementTree]) -> dict[str, tuple[str, etree._Element]]:
-    found: dict[str, tuple[str, etree._Element]] = {}
-    for name, tree in trees.items():
-        for process in tree.getroot().iterchildren(f"{{{BPMN_NS}}}process"):
-            if process.get("id"):
-                found.setdefault(process.get("id"), (name, process))
-    return found
-
-
 def _choose_process(trees: Mapping[str, etree._ElementTree], process_id: str | None) -> str:
-    processes = _top_level_processes(trees)
+    processes = processes_by_id(trees)
     # Spiff's rule: a process without isExecutable counts as executable.
     executable = [pid for pid, (_, node) in processes.items() if node.get("isExecutable", "true") == "true"]
     first_file = next(iter(trees))

@@ -15,7 +15,7 @@ The same text is what Spiff later evaluates, so the compile cache makes the run-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -183,3 +183,13 @@ def _check_timer_literal(site: Site, filename: str) -> None:
 
 _TIMER_KIND_ZH = {"timeDate": "日期时间", "timeDuration": "时长", "timeCycle": "循环周期"}
 _TIMER_KIND_EN = {"timeDate": "date/time", "timeDuration": "duration", "timeCycle": "repeating interval"}
+
+
+def processes_by_id(trees: Mapping[str, etree._ElementTree]) -> dict[str, tuple[str, etree._Element]]:
+    """Every top-level process of a bundle's files: process id → (file name, element); the first file wins."""
+    found: dict[str, tuple[str, etree._Element]] = {}
+    for name, tree in trees.items():
+        for process in tree.getroot().iterchildren(f"{{{BPMN_NS}}}process"):
+            if process.get("id"):
+                found.setdefault(process.get("id"), (name, process))
+    return found
