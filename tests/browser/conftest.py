@@ -6,18 +6,15 @@ A failing test leaves a screenshot of its page in test-artifacts/ (gitignored).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
-from browser_support import ARTIFACTS
+from browser_support import ARTIFACTS, live_server
 from pg_support import fresh_pg_database
-from werkzeug.serving import make_server
 
-from app import create_app, uow_for, workflows_dir
+from app import uow_for, workflows_dir
 from services import demo
-from storage.migrate import upgrade
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -73,16 +70,7 @@ def live_app(request, tmp_path_factory):
             url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'runonce.db'}"
         else:
             url = stack.enter_context(fresh_pg_database())
-        app = create_app({"DATABASE_URL": url, "SCHEDULER_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0})
-        upgrade(app.extensions["runonce.engine"])
-        seed_eia(app)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        app.base_url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
-        yield app
-        server.shutdown()
-        app.extensions["runonce.engine"].dispose()
+        yield stack.enter_context(live_server(url, seed_eia))
 
 
 @pytest.fixture(scope="module")

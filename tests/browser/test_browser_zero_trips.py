@@ -9,19 +9,16 @@ tests of their own), as the people of the lanes.
 from __future__ import annotations
 
 import hashlib
-import threading
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from app import create_app, uow_for, workflows_dir
+from app import uow_for, workflows_dir
 from services import demo
 from services.demo_cases import complete_step, people_by_lane
-from storage.migrate import upgrade
 from storage.models import AuditEvent, Case, Document, HumanTask
 from workflows import scenarios as sc
 from workflows.catalog import shipped_catalog
@@ -35,6 +32,7 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 def live(request, tmp_path_factory):
     from contextlib import ExitStack
 
+    from browser_support import live_server
     from pg_support import fresh_pg_database
 
     with ExitStack() as stack:
@@ -42,15 +40,7 @@ def live(request, tmp_path_factory):
             url = f"sqlite:///{tmp_path_factory.mktemp('zero') / 'runonce.db'}"
         else:
             url = stack.enter_context(fresh_pg_database())
-        app = create_app({"DATABASE_URL": url, "SCHEDULER_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0})
-        upgrade(app.extensions["runonce.engine"])
-        demo.seed(uow_for(app), workflows_dir(app))
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        app.base_url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
-        yield app
-        server.shutdown()
-        app.extensions["runonce.engine"].dispose()
+        yield stack.enter_context(live_server(url, lambda app: demo.seed(uow_for(app), workflows_dir(app))))
 
 
 def _office(app, case_id: int, steps) -> None:
