@@ -32,6 +32,7 @@ from multiprocessing import popen_forkserver, spawn
 from typing import Any
 
 from . import worker as worker_module
+from .jobs import JobOutcome, JobRequest
 from .steps import StepOutcome, StepRequest
 from .worker import EXIT_OUT_OF_MEMORY, WorkerLimits
 
@@ -95,6 +96,10 @@ class PoolBusy(Exception):
 
 class EngineFailure(RuntimeError):
     """The engine failed in a way no diagram or input should cause (a bug, a damaged saved state)."""
+
+
+class JobFailed(RuntimeError):
+    """A job's function raised; the message is "ExceptionType: message" from the worker."""
 
 
 def _lost(reason: str, settings: PoolSettings) -> WorkerLost:
@@ -219,8 +224,8 @@ class EnginePool:
         self._starting = 0
         self._closed = False
         # steps run; seconds the callers waited for them (round trips) and seconds the workers computed
-        self.stats: dict[str, float] = {"started": 0, "replaced": 0, "steps": 0, "round_trip_seconds": 0.0,
-                                        "worker_seconds": 0.0}
+        self.stats: dict[str, float] = {"started": 0, "replaced": 0, "steps": 0, "jobs": 0,
+                                        "round_trip_seconds": 0.0, "worker_seconds": 0.0}
 
     # -- public
 
@@ -247,6 +252,34 @@ class EnginePool:
             if outcome.failure is not None:
                 raise EngineFailure(outcome.failure)
             return outcome
+        raise _lost("crashed", self.settings)
+
+    def call(self, job: JobRequest) -> Any:
+        """Run a plain job (engine.jobs) in a worker and return its function's result. Raises WorkerLost (stopped
+        at its deadline or limits, or crashed), PoolBusy, or JobFailed (its function raised)."""
+        settings = self.settings if job.deadline is None else replace(self.settings, deadline=job.deadline)
+        for _attempt in range(3):
+            worker = self._checkout()
+            began = time.monotonic()
+            try:
+                self._send(worker, job, fresh=True)
+                outcome: JobOutcome = self._receive(worker, began + settings.deadline, settings)
+            except _SendFailed:
+                self._discard(worker, replaced=True)
+                continue
+            except BaseException:
+                self._discard(worker, replaced=True)
+                raise
+            if outcome.recycle:
+                self._discard(worker, replaced=True)
+            else:
+                self._checkin(worker)
+            with self._cond:
+                self.stats["jobs"] += 1
+                self.stats["worker_seconds"] += outcome.seconds
+            if outcome.error is not None:
+                raise JobFailed(outcome.error)
+            return outcome.value
         raise _lost("crashed", self.settings)
 
     def warm_up(self, count: int | None = None) -> None:
@@ -356,7 +389,7 @@ class EnginePool:
             self.stats["worker_seconds"] += outcome.seconds
         return outcome
 
-    def _send(self, worker: _Worker, request: StepRequest, fresh: bool) -> None:
+    def _send(self, worker: _Worker, request: StepRequest | JobRequest, fresh: bool) -> None:
         try:
             worker.conn.send(request)
         except (OSError, ValueError):
@@ -364,14 +397,15 @@ class EnginePool:
                 raise _SendFailed() from None
             raise _lost(worker.exit_reason(), self.settings) from None
 
-    def _receive(self, worker: _Worker, deadline: float) -> StepOutcome:
+    def _receive(self, worker: _Worker, deadline: float, settings: PoolSettings | None = None) -> Any:
+        settings = settings or self.settings
         if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
             worker.stop(kill=True)
-            raise _lost("deadline", self.settings)
+            raise _lost("deadline", settings)
         try:
             return worker.conn.recv()
         except (EOFError, OSError):
-            raise _lost(worker.exit_reason(), self.settings) from None
+            raise _lost(worker.exit_reason(), settings) from None
 
 
 # ---------------------------------------------------------------- the process's pool

@@ -1,4 +1,5 @@
-"""The engine worker process: runs steps (engine.steps.execute) one at a time under OS limits.
+"""The engine worker process: runs steps (engine.steps.execute) and plain jobs (engine.jobs) one at a time
+under OS limits.
 
 Limits, set by the worker on itself before it takes any request:
 - address space (RLIMIT_AS): an allocation beyond it fails with MemoryError, which ends the step as an
@@ -19,6 +20,7 @@ import signal
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
+from .jobs import JobOutcome, JobRequest, run_job
 from .steps import MEMORY_MESSAGE, DefinitionCache, StepOutcome, execute
 
 EXIT_OUT_OF_MEMORY = 75  # the worker could not even send its answer for lack of memory
@@ -55,7 +57,8 @@ def apply_limits(limits: WorkerLimits) -> None:
 
 
 def serve(conn: Connection, limits: WorkerLimits) -> None:
-    """The worker's loop: a StepRequest in, a StepOutcome out; None (or a closed pipe) ends it."""
+    """The worker's loop: a StepRequest in, a StepOutcome out (or a JobRequest in, a JobOutcome out); None (or a
+    closed pipe) ends it."""
     apply_limits(limits)
     definitions = DefinitionCache()
     while True:
@@ -65,11 +68,16 @@ def serve(conn: Connection, limits: WorkerLimits) -> None:
             return
         if request is None:
             return
-        arm_cpu_limit(limits.cpu_seconds)
-        try:
-            outcome = execute(request, definitions)
-        except MemoryError:
-            outcome = replace(StepOutcome.stopped(" / ".join(MEMORY_MESSAGE)), recycle=True)
+        outcome: StepOutcome | JobOutcome
+        if isinstance(request, JobRequest):
+            arm_cpu_limit(request.cpu_seconds or limits.cpu_seconds)
+            outcome = run_job(request)
+        else:
+            arm_cpu_limit(limits.cpu_seconds)
+            try:
+                outcome = execute(request, definitions)
+            except MemoryError:
+                outcome = replace(StepOutcome.stopped(" / ".join(MEMORY_MESSAGE)), recycle=True)
         try:
             conn.send(outcome)
         except MemoryError:

@@ -21,12 +21,14 @@ from typing import Any
 
 from engine.dataflow import check_data_flow
 from engine.definitions import CompiledProcess
+from engine.jobs import JobRequest
 from forms.schemas import UnknownForm, load_schema
-from services.errors import N_, ServiceError
+from services.errors import N_, ServiceError, ServiceUnavailable
 
 KIND_DATA_FLOW = "data_flow"
 KIND_SCENARIO = "scenario"
 SCENARIO_TIME_LIMIT = 60.0  # seconds of wall clock for one matter's scenarios
+SCENARIO_GRACE = 15.0  # the worker's own deadline is this much later (the suite checks its limit between steps)
 
 # Start data every case gets from services.cases.register_case, and what some matters add.
 START_VARIABLES = ("matter_code", "applicant", "channel", "delivery_mode", "registered_on")
@@ -120,13 +122,30 @@ def data_flow_problems(files: Mapping[str, bytes], compiled: CompiledProcess, ma
 def scenario_problems(
     files: Mapping[str, bytes], main_file: str, compiled: CompiledProcess, matter: Any
 ) -> list[GateProblem]:
-    from workflows.scenarios import run_scenarios
+    """The matter's scenarios on the new version, run in an engine worker (engine.pool): the new version's
+    scripts and conditions are diagram code, which the web and scheduler processes never run themselves."""
+    from engine.pool import JobFailed, PoolBusy, WorkerLost, shared_pool
 
+    job = JobRequest(
+        "workflows.scenarios:run_scenarios", (dict(files), matter.code),
+        {"process_id": compiled.process_id, "time_limit": SCENARIO_TIME_LIMIT},
+        deadline=SCENARIO_TIME_LIMIT + SCENARIO_GRACE, cpu_seconds=int(SCENARIO_TIME_LIMIT + SCENARIO_GRACE),
+    )
+    try:
+        failures = shared_pool().call(job)
+    except WorkerLost as lost:
+        return [GateProblem(KIND_SCENARIO, f"运行本事项的场景时执行进程被终止：{lost.message_zh}",
+                            f"the process running the matter's scenarios was stopped: {lost.message_en}")]
+    except JobFailed as failed:
+        return [GateProblem(KIND_SCENARIO, f"无法运行本事项的场景：{failed}",
+                            f"the matter's scenarios could not run: {failed}")]
+    except PoolBusy:
+        raise ServiceUnavailable(
+            N_("The workflow engine is busy. Nothing was deployed; try again in a minute.")) from None
     return [
         GateProblem(KIND_SCENARIO, f.message_zh, f.message_en, _file_of(files, f.element_id, main_file),
                     f.element_id, None, f.scenario or None)
-        for f in run_scenarios(dict(files), matter.code, process_id=compiled.process_id,
-                               time_limit=SCENARIO_TIME_LIMIT)
+        for f in failures
     ]
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -432,7 +433,12 @@ class Document(Base):
     """An official document the department issued for a case: its number, the stored PDF and its delivery."""
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("kind", "year", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "year", "seq"),
+        # the few documents still waiting for their PDF (services.document_rendering's sweep and page views)
+        Index("ix_documents_unrendered", "case_id", postgresql_where=text("file_id IS NULL"),
+              sqlite_where=text("file_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -441,8 +447,12 @@ class Document(Base):
     number: Mapped[str] = mapped_column(String(100))
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
-    file_id: Mapped[str] = mapped_column(ForeignKey("files.id"))  # the PDF in the file store
-    sha256: Mapped[str] = mapped_column(String(64))
+    # The PDF in the file store and its hash: empty until it is rendered, after the issuing command committed
+    # (services.document_rendering); until then `pending_html` holds the page as numbered and worded then.
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    pending_html: Mapped[str | None] = mapped_column(Text, deferred=True)
+    rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     task_id: Mapped[str | None] = mapped_column(String(36))  # the task whose completion issued it
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_by: Mapped[str] = mapped_column(String(80))

@@ -7,6 +7,8 @@ deployed, and the next case runs on the deployed version as before.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from driver import M07, M11, SCENARIOS
 from modeler_edits import add_condition_flow, delete_step
@@ -126,3 +128,26 @@ def test_the_gate_assumes_exactly_the_start_data_that_registration_gives(install
             case = r.session.get(Case, reg.case_id)
             start = runtime.loads(case.state, compiled(case.definition)).task_tree.data
         assert set(start) == deploy_gate.start_variables(load_catalog().matter(matter)), matter
+
+
+def test_the_scenarios_run_in_an_engine_worker_not_in_this_process(installed, monkeypatch):
+    """The new version's scripts are diagram code: its scenarios run as a job of the engine pool. A worker that
+    overruns the gate's deadline is stopped there, and the version is refused with the reason."""
+    from engine.pool import shared_pool
+    from services import deploy_gate
+
+    def touched(xml: bytes) -> bytes:  # a new version (the gate keeps its results by content hash)
+        return xml.replace(b"</bpmn:definitions>", f"<!-- {uuid.uuid4()} --></bpmn:definitions>".encode())
+
+    files, main = _bundle(M07, touched)
+    jobs = shared_pool().stats["jobs"]
+    definitions.deploy_bundle(installed.uow, files, main, DESIGNER)
+    assert shared_pool().stats["jobs"] == jobs + 1
+
+    files, main = _bundle(M07, touched)
+    monkeypatch.setattr(deploy_gate, "SCENARIO_GRACE", 0.05 - deploy_gate.SCENARIO_TIME_LIMIT)
+    with pytest.raises(DeployRefused) as refused:
+        definitions.deploy_bundle(installed.uow, files, main, DESIGNER)
+    [problem] = refused.value.problems
+    assert problem.kind == KIND_SCENARIO and not problem.overridable
+    assert "被终止" in problem.message_zh
