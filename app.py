@@ -44,6 +44,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from services import documents
 
     documents.configure(DocumentSettings.from_config(app.config))  # a bad number format stops the start here
+    from services import document_rendering
+
+    document_rendering.configure(app.config.get("DOCUMENTS_RENDER"))  # background (default) | inline
 
     import web
 

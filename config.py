@@ -52,6 +52,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE") == "1",
         # The file store (uploaded materials, issued documents): a directory; on several nodes a shared volume.
         "FILES_DIR": os.environ.get("FILES_DIR") or str(INSTANCE / "files"),
+        # official documents: rendered after the issuing command, in the background (default) or before it returns
+        "DOCUMENTS_RENDER": os.environ.get("DOCUMENTS_RENDER") or "background",
         # One request may carry several materials; each file is also held to its matter's limit (catalog).
         # Werkzeug spools uploads to temporary files, so this bounds disk use per request, not memory.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_REQUEST_BYTES", str(600 * 1024 * 1024))),

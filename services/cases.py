@@ -33,6 +33,7 @@ from services import (
     audit_log,
     clock,
     credit_code,
+    document_rendering,
     documents,
     files,
     lanes,
@@ -350,7 +351,7 @@ def register_case(
             case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:
             _apply_step(session, case, outcome, 0, actor)
-        # The 收件回执, numbered and stored in this transaction (workflows/documents.toml: on_registration).
+        # The 收件回执, numbered in this transaction (workflows/documents.toml: on_registration); its PDF follows.
         issued = documents.issue_on_registration(uow, case, actor=actor, data=start_data)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
@@ -362,7 +363,9 @@ def register_case(
             documents=[d.audit_entry() for d in issued],
         )
         uow.commit()
-        return Registration(case.id, case.reference, case.lookup_code)
+        registration = Registration(case.id, case.reference, case.lookup_code)
+    document_rendering.after_commit(uow, [d.id for d in issued])
+    return registration
 
 
 def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
@@ -534,7 +537,8 @@ def complete_task(
                                    actor=actor.username, task_id=task_id)
         issued: list[documents.Issued] = []
         if not (case.incident or "").startswith(f"{spec_name}:"):  # the task itself did not fail
-            # The document this step issues (workflows/documents.toml), numbered and stored in this transaction.
+            # The document this step issues (workflows/documents.toml), numbered in this transaction; its PDF
+            # is rendered after the commit (services.document_rendering), outside the write transaction.
             issued = documents.issue_for_task(uow, case, process_id=outcome.task_process_id, element_id=spec_name,
                                               task_id=task_id, form=form_name, data={**outcome.data, **form_data},
                                               actor=actor)
@@ -546,7 +550,9 @@ def complete_task(
             audit_log.record(session, actor, f"case.{case.status}", case_id=case.id,
                              after={"outcome": case.outcome, "incident": case.incident})
         uow.commit()
-        return CommandResult(case.id, version, case.status, new_ids, issued)
+        result = CommandResult(case.id, version, case.status, new_ids, issued)
+    document_rendering.after_commit(uow, [d.id for d in issued])
+    return result
 
 
 def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> None:

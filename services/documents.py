@@ -2,15 +2,17 @@
 
 One issuance, in the caller's transaction: allocate the next number of the kind and year (the sequence row
 is locked until the command commits, so concurrent issuers get consecutive numbers, and a command that rolls
-back gives its number back) → render the PDF once → put it into the file store → insert the document row.
-The caller writes the returned `Issued.audit_entry()` (number, file id, sha256) into its own audit event.
+back gives its number back) → fix the page as it reads then (HTML, a few milliseconds) → insert the document
+row. The PDF is made after the commit (services.document_rendering: WeasyPrint in an engine worker, then a
+short transaction that stores it with its sha256 and a `document.issued` audit event); the caller writes
+`Issued.audit_entry()` (id, kind, number) into its own audit event and hands `Issued.id` to
+`document_rendering.after_commit` once it has committed.
 
 Which step issues which kind: workflows/documents.toml (documents.mapping). Rendering: documents.render.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -58,12 +60,9 @@ class Issued:
     kind: str
     title: str
     number: str
-    file_id: str
-    sha256: str
 
     def audit_entry(self) -> dict[str, Any]:
-        return {"document_id": self.id, "kind": self.kind, "number": self.number, "file_id": self.file_id,
-                "sha256": self.sha256}
+        return {"document_id": self.id, "kind": self.kind, "number": self.number}
 
 
 # ---------------------------------------------------------------------------------------------------- numbering
@@ -285,15 +284,6 @@ def document_context(
 
 # ---------------------------------------------------------------------------------------------------- issuing
 
-def _store(uow: UnitOfWork, pdf: bytes, *, name: str, kind: str, case_id: int, actor: Actor) -> str:
-    from services.files import store_bytes
-
-    stored = store_bytes(uow, pdf, name=name, media_type=PDF, case_id=case_id, actor=actor.username,
-                         purpose="document", item_code=kind)
-    uow.session.flush()  # the file row before the document row that refers to it
-    return stored.id
-
-
 def _served_documents(session: Session, case_id: int) -> list[Document]:
     """The results this delivery serves: documents addressed to the applicant, not yet covered by a proof."""
     result_kinds = [k for k, v in KINDS.items() if v.result and v.addressed_to_applicant]
@@ -314,7 +304,8 @@ def issue(
     form: str | None = None,
     now: datetime | None = None,
 ) -> Issued:
-    """Number, render, store and record one document of `case`, in the caller's open transaction."""
+    """Number, word and record one document of `case`, in the caller's open transaction (its PDF follows after
+    the commit: services.document_rendering)."""
     session = uow.session
     issued_at = now or case_clock.now()
     year = case_clock.beijing_date(issued_at).year
@@ -324,14 +315,11 @@ def issue(
     served = [{"title": d.title, "number": d.number, "issued_on": d.issued_at} for d in served_rows]
     context = document_context(session, case, kind, number=number, issued_at=issued_at, data=data, actor=actor,
                                form=form, served=served)
-    pdf = render.render_pdf(KINDS[kind].template, context)
-    sha256 = hashlib.sha256(pdf).hexdigest()
-    # The stored name is the download's name: "受理通知书-吉环受字〔2018〕第1号.pdf".
-    file_id = _store(uow, pdf, name=f"{context['title']}-{number}.pdf", kind=kind, case_id=case.id, actor=actor)
+    html = render.render_html(KINDS[kind].template, context)
     served_on = _signed_for_on(kind, case, data)
     row = Document(
-        case_id=case.id, kind=kind, title=context["title"], number=number, year=year, seq=seq, file_id=file_id,
-        sha256=sha256, task_id=task_id, issued_at=issued_at, issued_by=actor.username,
+        case_id=case.id, kind=kind, title=context["title"], number=number, year=year, seq=seq,
+        pending_html=html, task_id=task_id, issued_at=issued_at, issued_by=actor.username,
         addressed_to_applicant=KINDS[kind].addressed_to_applicant, served_on=served_on,
     )
     session.add(row)
@@ -339,7 +327,7 @@ def issue(
     for served_row in served_rows:
         served_row.service_proof_id = row.id
         served_row.served_on = served_row.served_on or served_on
-    return Issued(row.id, kind, row.title, number, file_id, sha256)
+    return Issued(row.id, kind, row.title, number)
 
 
 def _signed_for_on(kind: str, case: Case, data: Mapping[str, Any]) -> date | None:
@@ -398,7 +386,7 @@ def case_documents(session: Session, case_id: int) -> list[Document]:
 
 def applicant_documents(session: Session, case_id: int) -> list[Document]:
     """What the applicant may download: the documents addressed to them (not the office's 送达回证)."""
-    return [d for d in case_documents(session, case_id) if d.addressed_to_applicant]
+    return [d for d in case_documents(session, case_id) if d.addressed_to_applicant and d.file_id is not None]
 
 
 # ---------------------------------------------------------------------------------------------------- delivery

@@ -72,7 +72,7 @@ def fire_timers(uow: UnitOfWork, now: datetime | None = None) -> int:
 
 def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     """The jobs with their settings from ``config`` (app config) or the environment."""
-    from services import mailer, reminders
+    from services import document_rendering, mailer, reminders
 
     policy = reminders.ReminderPolicy.from_config(config)
     reminders.configure(policy)
@@ -81,6 +81,8 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
         Job("timers", 1.0, fire_timers),
         Job("deadlines", 60.0, lambda uow, now: reminders.scan_deadlines(uow, now, policy)),
         Job("rollout", 3600.0, lambda uow, now: reminders.check_rollout(uow, now, policy)),
+        # documents whose issuing process stopped before it rendered their PDF (services.document_rendering)
+        Job("documents", 30.0, lambda uow, now: document_rendering.sweep(uow, now)),
     ]
     if mail.enabled:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))

@@ -14,6 +14,9 @@ os.environ.setdefault("RUNONCE_PASSWORD_HASH", "pbkdf2:sha256:1000")
 import tempfile  # noqa: E402
 
 os.environ.setdefault("FILES_DIR", tempfile.mkdtemp(prefix="runonce-files-"))
+# A command's documents are rendered before it returns (still after its commit), so that tests read them at once;
+# the background mode of servers has its own tests (tests/services/test_document_rendering.py).
+os.environ.setdefault("DOCUMENTS_RENDER", "inline")
 
 import shutil
 from collections.abc import Iterator

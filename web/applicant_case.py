@@ -20,7 +20,7 @@ from wtforms.validators import Length
 
 from forms.widgets import FileRefField, Optional
 from services import applicant as applicant_service
-from services import documents, file_types, files, materials
+from services import document_rendering, documents, file_types, files, materials
 from services.errors import ServiceError
 from storage.models import Case
 from web import uploads
@@ -90,6 +90,9 @@ def _received(form: SupplementForm, matter_code: str) -> list[materials.Received
 @bp.route("/<reference>", methods=["GET", "POST"])
 def case_page(reference: str):
     with reader() as r:
+        case_id = _granted_case(r.session, reference).id
+    document_rendering.settle(uow(), case_id)  # the documents are listed with their PDFs
+    with reader() as r:
         case = _granted_case(r.session, reference)
         view = applicant_service.view(r.session, case)
     form = None
@@ -133,6 +136,7 @@ def document(reference: str, document_id: int):
     with reader() as r:
         case = _granted_case(r.session, reference)
         case_id, actor = case.id, applicant_service.applicant_actor(case)
+    document_rendering.settle(uow(), case_id)
     try:
         row = documents.applicant_download(uow(), case_id, document_id, actor)
     except ServiceError:

@@ -14,8 +14,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from services import case_archive, case_file
-from web.common import roles_required
+from services import case_archive, case_file, document_rendering
+from web.common import roles_required, uow
 from web.files import content_disposition
 from web.i18n import current_language
 
@@ -52,6 +52,7 @@ def load_case_file(case_id: int, locale: str | None = None):
     """(case, case file) for a case the user may see, else 404/403."""
     from web.handler import viewable_case
 
+    document_rendering.settle(uow(), case_id)  # the documents with their PDFs
     with viewable_case(case_id) as (case, session):
         return case, case_file.load(session, case, locale=locale or current_language())
 

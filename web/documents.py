@@ -1,5 +1,6 @@
 """The case's official documents for the office: the stored PDF (the same bytes the applicant downloads),
-and the signed-for date of a 送达回证 sent by post. Documents are rendered once, when issued; never here."""
+and the signed-for date of a 送达回证 sent by post. Documents are rendered once, after the command that issued
+them (services.document_rendering); a page waits for one still being rendered, never renders one twice."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
-from services import documents, files
+from services import document_rendering, documents, files
 from services.errors import ServiceError
 from storage.models import Document
 from web.common import actor, flash_service_error, reader, roles_required, uow
@@ -30,6 +31,7 @@ def _document(session, case_id: int, document_id: int) -> Document:
 def pdf(case_id: int, document_id: int) -> Response:
     """Inline (the browser's viewer prints it) or, with ?download=1, as an attachment: the stored bytes with the
     headers of every file download (web.files: UTF-8 file name in Content-Disposition, no sniffing)."""
+    document_rendering.settle(uow(), case_id)
     with viewable_case(case_id) as (_case, session):
         row = _document(session, case_id, document_id)
         stored = files.get(session, row.file_id)

@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, Length
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import access, case_file, cases, clock, documents, files
+from services import access, case_file, cases, clock, document_rendering, documents, files
 from services.errors import Conflict, InvalidInput, ServiceError
 from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
@@ -460,6 +460,7 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
 
 def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
                 withdraw_form: WithdrawForm | None = None, status: int = 200):
+    document_rendering.settle(uow(), case_id)  # the documents list shows each with its PDF
     with viewable_case(case_id) as (case, session):
         tasks = queries.case_tasks(session, case.id)
         events = queries.case_events(session, case.id)

@@ -14,7 +14,7 @@ from wtforms.validators import Email, InputRequired, Length
 from wtforms.validators import Optional as OptionalValue
 
 from forms.widgets import choices
-from services import cases, documents, materials
+from services import cases, document_rendering, documents, materials
 from services.errors import ServiceError
 from web.common import actor, roles_required, show_refusal, uow
 from web.handler import load_catalog_cached, matter_choices, viewable_case
@@ -184,6 +184,7 @@ def _matter_name(code: str) -> str:
 @roles_required("window", "supervisor")
 def receipt(case_id: int):
     """After registration: the reference and look-up code, and the 收件回执 as issued (PDF) to print."""
+    document_rendering.settle(uow(), case_id)
     with viewable_case(case_id) as (case, session):
         issued = [d for d in documents.case_documents(session, case.id) if d.kind == "receipt"]
     return render_template(

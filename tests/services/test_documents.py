@@ -70,7 +70,8 @@ def _embedded_cjk_font(pdf: bytes) -> bool:
 
 def _check_document(uow, doc: Document, applicant: str = APPLICANT) -> str:
     """The stored bytes: a PDF with the department, the number and the applicant; the CJK font embedded;
-    its sha256 equal to the row's, the file record's and the one in the audit event of the issuing command."""
+    its sha256 equal to the row's, the file record's and the one in the `document.issued` event that followed the
+    issuing command's."""
     with uow.reader() as r:
         with files.open_file(r, doc.file_id) as stream:
             pdf = stream.read()
@@ -86,8 +87,14 @@ def _check_document(uow, doc: Document, applicant: str = APPLICANT) -> str:
         issuing = [e for e in events if e.action == "task.completed" and e.payload.get("task") == doc.task_id]
     assert len(issuing) == 1
     entries = [d for d in issuing[0].payload.get("documents", []) if d["document_id"] == doc.id]
-    assert entries == [{"document_id": doc.id, "kind": doc.kind, "number": doc.number, "file_id": doc.file_id,
-                        "sha256": digest}]
+    assert entries == [{"document_id": doc.id, "kind": doc.kind, "number": doc.number}]
+    # The PDF, made after that command committed, is recorded by its own event with the hash of the stored bytes.
+    [rendered] = [e for e in events if e.action == "document.issued"
+                  and e.payload["document"]["document_id"] == doc.id]
+    assert rendered.seq > issuing[0].seq
+    assert rendered.payload["document"] == {"document_id": doc.id, "kind": doc.kind, "number": doc.number,
+                                            "file_id": doc.file_id, "sha256": digest, "size": len(pdf)}
+    assert doc.file_id is not None and doc.rendered_at is not None
     text = _pdf_text(pdf)
     assert DEPARTMENT in text and doc.number in text and applicant in text, (doc.kind, text[:400])
     assert doc.title in text
