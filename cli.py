@@ -36,6 +36,9 @@ def register_commands(app: Flask) -> None:
         from services.demo_cases import seed_cases
 
         made = seed_cases(_uow(), lambda line: click.echo("  演示案件 / demo case: " + line))
+        from services import document_rendering
+
+        document_rendering.drain()  # their documents' PDFs, before the process forks or exits
         if made:
             click.echo(f"  演示案件已创建 / demo cases created: {len(made)}")
 

@@ -5,7 +5,9 @@ path with the same form data (the grant path of the test suite's scenario table)
 - bare: SpiffWorkflow's default engine, the spec parsed once, a JSON save and load around every step;
 - service: services.cases on a SQLite file (WAL): sandboxed scripts, guarded saves, derived task rows,
   the clock, trip accounting and hash-chained audit events; each command is a short read, the engine step in
-  a worker process (engine.pool) and one short write transaction.
+  a worker process (engine.pool) and one short write transaction; the official documents a command issues
+  (4 per EIA case) are rendered after it by the background renderer in a worker (services.document_rendering),
+  as on the servers; what is left to render when a round ends is drained and timed apart.
 - the same service layer with the engine step run in this process instead (measurement only: the
   difference is what the worker boundary costs per command; the application never runs steps in-process).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -34,7 +37,7 @@ from sqlalchemy import select
 from engine import steps
 from engine.clock import frozen_time
 from engine.pool import shared_pool
-from services import cases, definitions, users
+from services import cases, definitions, document_rendering, users
 from services.actors import Actor, actor_for
 from services.uow import UnitOfWork
 from storage.db import make_engine, make_session_factory
@@ -196,6 +199,37 @@ def _run_service(n, sc, uow, by_lane, start, applicant, extra) -> float:
     return time.perf_counter() - began
 
 
+class _RecordedPages:
+    """Keeps the pages the background renderer is given, so that the same pages can be rendered again by bare
+    WeasyPrint in this process as the documents' baseline; bench only."""
+
+    def __init__(self) -> None:
+        self.pages: list[str] = []
+        self._real = document_rendering._pdf
+
+    def __call__(self, html: str) -> bytes:
+        if len(self.pages) < 40:
+            self.pages.append(html)
+        return self._real(html)
+
+
+def _timed_drain() -> float:
+    began = time.perf_counter()
+    document_rendering.drain()
+    return time.perf_counter() - began
+
+
+def bare_weasyprint(pages: list[str]) -> float:
+    """Seconds per page for WeasyPrint in this process on the same pages (warm: fonts and styles loaded)."""
+    from documents.render import html_to_pdf
+
+    html_to_pdf(pages[0])
+    began = time.perf_counter()
+    for page in pages:
+        html_to_pdf(page)
+    return (time.perf_counter() - began) / len(pages)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--cases", type=int, default=200)
@@ -204,22 +238,36 @@ def main(argv: list[str] | None = None) -> None:
     steps_per_case = sum(1 for name, _ in scenario().steps if name != driver.CLOCK)
     per_round = max(1, opts.cases // opts.rounds)
     bare = bare_runner()
+    # As the servers run: each command's documents are rendered after it, by the background thread in a worker.
+    document_rendering.configure(document_rendering.BACKGROUND)
+    recorder = _RecordedPages()
+    document_rendering._pdf = recorder  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FILES_DIR"] = str(Path(tmp) / "files")
         service = service_runner(Path(tmp) / "bench.db")
         local = in_process(service)
         bare(3), service(3), local(3)  # warm-up: imports, caches, the first pages of the database, a worker
+        _timed_drain()
         pool = shared_pool()
-        # Alternating rounds: a slow spell of this shared machine hits every side alike.
-        bare_s = service_s = local_s = 0.0
+        # Alternating rounds: a slow spell of this shared machine hits every side alike. The documents left to
+        # render when a service round ends are drained before the next side runs (timed apart).
+        bare_s = service_s = local_s = drain_s = 0.0
         ratios = []
         before = dict(pool.stats)
         for _ in range(opts.rounds):
-            b, s_, i = bare(per_round), service(per_round), local(per_round)
+            b = bare(per_round)
+            s_ = service(per_round)
+            drain_s += _timed_drain()
+            i = local(per_round)
+            _timed_drain()
             bare_s, service_s, local_s = bare_s + b, service_s + s_, local_s + i
             ratios.append(b / s_)
         commands = pool.stats["steps"] - before["steps"]
         round_trip = pool.stats["round_trip_seconds"] - before["round_trip_seconds"]
         computing = pool.stats["worker_seconds"] - before["worker_seconds"]
+        jobs = pool.stats["jobs"] - before["jobs"]
+        job_round_trip = pool.stats["job_round_trip_seconds"] - before["job_round_trip_seconds"]
+        page_seconds = bare_weasyprint(recorder.pages)
     n = per_round * opts.rounds
     print(f"EIA grant path, {steps_per_case} user tasks + 2 timers per case, {n} cases each in {opts.rounds} "
           "alternating rounds")
@@ -227,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  service layer on SQLite (WAL), engine workers: {n / service_s:8.1f} cases/s")
     print(f"  ratio service / bare                         : {bare_s / service_s:8.1%}  (target >= 40%; "
           f"rounds {min(ratios):.0%}-{max(ratios):.0%})")
+    print(f"  the same, until its documents' PDFs are stored: {n / (service_s + drain_s):8.1f} cases/s, ratio "
+          f"{bare_s / (service_s + drain_s):.1%}  (PDFs left after a round's last command: {drain_s:.1f} s in all)")
+    docs_per_case = jobs / (2 * n) if n else 0.0
+    per_page = job_round_trip / jobs * 1000 if jobs else 0.0
+    print(f"  documents: {docs_per_case:.1f} per case, {jobs} rendered in workers, {per_page:.0f} ms each (round "
+          f"trip); bare WeasyPrint in this process on the same pages: {page_seconds * 1000:.0f} ms")
     per_command = (service_s - local_s) / commands * 1000 if commands else 0.0
     print(f"  the same, engine steps in this process       : {n / local_s:8.1f} cases/s (measurement only)")
     print(f"  isolation cost per engine command            : {per_command:8.2f} ms  (round trip to a worker "

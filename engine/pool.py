@@ -225,7 +225,8 @@ class EnginePool:
         self._closed = False
         # steps run; seconds the callers waited for them (round trips) and seconds the workers computed
         self.stats: dict[str, float] = {"started": 0, "replaced": 0, "steps": 0, "jobs": 0,
-                                        "round_trip_seconds": 0.0, "worker_seconds": 0.0}
+                                        "round_trip_seconds": 0.0, "worker_seconds": 0.0, "job_seconds": 0.0,
+                                        "job_round_trip_seconds": 0.0}
 
     # -- public
 
@@ -276,7 +277,8 @@ class EnginePool:
                 self._checkin(worker)
             with self._cond:
                 self.stats["jobs"] += 1
-                self.stats["worker_seconds"] += outcome.seconds
+                self.stats["job_seconds"] += outcome.seconds
+                self.stats["job_round_trip_seconds"] += time.monotonic() - began
             if outcome.error is not None:
                 raise JobFailed(outcome.error)
             return outcome.value
