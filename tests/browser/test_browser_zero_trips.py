@@ -122,9 +122,9 @@ def test_zero_trips_from_application_to_the_decision_served_online(live, page, t
         kinds = {d.kind for d in documents}
         assert {"receipt", "supplement_notice", "acceptance_notice", "grant_decision"} <= kinds
         recorded = {}
-        for event in s.execute(select(AuditEvent).where(AuditEvent.case_id == case_id)).scalars():
-            for issued in (event.payload or {}).get("documents") or []:
-                recorded[issued["number"]] = issued["sha256"]
+        for event in s.execute(select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                        AuditEvent.action == "document.issued")).scalars():
+            recorded[event.payload["document"]["number"]] = event.payload["document"]["sha256"]
         store = app.extensions["runonce.files"]
         for document in documents:
             data = store.path(document.sha256).read_bytes()

@@ -151,8 +151,10 @@ def test_an_online_application_registers_the_case(app, client):
     with uow_for(app, write=False) as r:
         [task] = r.session.execute(select(HumanTask).where(HumanTask.case_id == case.id)).scalars()
         assert (task.spec_name, task.lane, task.state) == ("check_materials", "审批办", "ready")
-        event = r.session.execute(select(AuditEvent).where(AuditEvent.case_id == case.id)).scalar_one()
+        event, receipt = r.session.execute(select(AuditEvent).where(AuditEvent.case_id == case.id)
+                                           .order_by(AuditEvent.seq)).scalars()
         assert (event.action, event.actor) == ("case.registered", f"applicant:{CODE}")
+        assert receipt.action == "document.issued"  # the 收件回执's PDF, made after the registration
         assert event.payload["after"]["channel"] == "online"
         assert audit.verify(r.session).ok
     page = _text(client.get("/public/submitted"))  # a reload shows the same numbers and registers nothing

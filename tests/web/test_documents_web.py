@@ -60,11 +60,11 @@ def _documents(app, case_id: int) -> list[Document]:
 
 def _audit_sha256(app, document: Document) -> str:
     with uow_for(app, write=False) as r:
-        events = r.session.execute(select(AuditEvent).where(AuditEvent.case_id == document.case_id)).scalars()
-        for event in events:
-            for entry in event.payload.get("documents") or []:
-                if entry["document_id"] == document.id:
-                    return entry["sha256"]
+        events = r.session.execute(select(AuditEvent).where(AuditEvent.case_id == document.case_id,
+                                                            AuditEvent.action == "document.issued")).scalars()
+        for event in events:  # the PDF's own event, after the issuing command's
+            if event.payload["document"]["document_id"] == document.id:
+                return event.payload["document"]["sha256"]
     raise AssertionError("no audit event carries the document")
 
 
