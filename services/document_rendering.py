@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -68,6 +69,19 @@ def mode() -> str:
 
 # ---------------------------------------------------------------------------------------------------- rendering
 
+# When a render last failed in this process, by document id: a page view does not try again within
+# RETRY_AFTER (it would only wait for the same failure); the sweep does.
+_failures: dict[int, float] = {}
+_failures_lock = threading.Lock()
+RETRY_AFTER = 60.0
+
+
+def _failed_recently(document_id: int) -> bool:
+    with _failures_lock:
+        at = _failures.get(document_id)
+    return at is not None and time.monotonic() - at < RETRY_AFTER
+
+
 @dataclass(frozen=True)
 class _Pending:
     id: int
@@ -102,6 +116,8 @@ def render_one(uow: UnitOfWork, document_id: int) -> bool:
         pdf = _pdf(pending.html)
     except (WorkerLost, JobFailed, PoolBusy) as err:
         log.warning("document %s (%s) could not be rendered yet: %s", pending.number, pending.id, err)
+        with _failures_lock:
+            _failures[pending.id] = time.monotonic()
         return False
     sha256 = hashlib.sha256(pdf).hexdigest()
     from services.files import store_bytes
@@ -205,7 +221,8 @@ def settle(uow: UnitOfWork, case_id: int, timeout: float = SETTLE_TIMEOUT) -> No
             with contextlib.suppress(FutureTimeout):
                 future.result(timeout=timeout)
             continue
-        render_one(uow, document_id)
+        if not _failed_recently(document_id):
+            render_one(uow, document_id)
 
 
 def sweep(uow: UnitOfWork, now: datetime | None = None) -> int:

@@ -112,6 +112,9 @@ def test_a_failed_render_stays_pending_and_the_next_view_or_the_sweep_makes_it(i
     assert [d.file_id for d in _documents(installed.uow, first)] == [None]
     monkeypatch.setattr(document_rendering, "_pdf", real)
 
+    document_rendering.settle(installed.uow, first)  # a page right after the failure does not wait for it again
+    assert [d.file_id for d in _documents(installed.uow, first)] == [None]
+    monkeypatch.setattr(document_rendering, "RETRY_AFTER", 0.0)
     document_rendering.settle(installed.uow, first)  # a page about to list the documents
     assert all(d.file_id for d in _documents(installed.uow, first))
     assert [d.file_id for d in _documents(installed.uow, second)] == [None]
