@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import jsonify
 from flask_smorest import Blueprint
 
 from forms.schemas import UnknownForm, load_schema
@@ -81,6 +82,6 @@ def get_form(name: str):
     if file_name not in form_names():
         raise NotFound(N_("Unknown form %(name)s."), name=name)
     try:
-        return load_schema(file_name)
+        return jsonify(load_schema(file_name))  # a Response: passed through as the form file says
     except UnknownForm:
         raise NotFound(N_("Unknown form %(name)s."), name=name) from None
