@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))  # web_support.make_app
+for folder in ("web", "browser"):  # web_support.make_app, browser_support.live_server
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / folder))
 
 from api_support import deploy  # noqa: E402
 from web_support import make_app  # noqa: E402
