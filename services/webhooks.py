@@ -51,6 +51,9 @@ DECIDED = "case.decided"
 DELIVERED = "case.delivered"
 OVERDUE = "case.overdue"
 EVENTS = (ACCEPTED, NOTICE_ISSUED, DECIDED, DELIVERED, OVERDUE)
+# Workflow data written by a decision: the leadership's 决定 (decision), a filing's check (check_result), the
+# outcome the diagram records at its end (also a refusal at acceptance).
+DECISION_KEYS = ("decision", "check_result", "outcome")
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
@@ -156,9 +159,10 @@ def after_step(session: Session, case: Case, *, was_accepted: bool, was_status: 
         queue(session, case, NOTICE_ISSUED, str(case.supplement_notices or 1))
     if case.accepted_on is not None and not was_accepted:
         queue(session, case, ACCEPTED)
-    old, new = (before or {}).get("outcome"), (after or {}).get("outcome")
-    if (new and new != old) or (was_status == "active" and case.status == "completed" and case.outcome):
-        queue(session, case, DECIDED)
+    before, after = before or {}, after or {}
+    decided = any(after.get(key) and after.get(key) != before.get(key) for key in DECISION_KEYS)
+    if decided or (was_status == "active" and case.status == "completed" and case.outcome):
+        queue(session, case, DECIDED)  # once per case (the event key), at the first decision
     if was_status == "active" and case.status == "completed":
         queue(session, case, DELIVERED)
 

@@ -118,3 +118,33 @@ def test_an_event_is_signed_retried_after_a_500_logged_and_replayed(app, client,
     assert len(receiver.received) == 3
     with uow_for(app, write=False) as r:
         assert r.session.execute(select(WebhookDelivery.status)).scalar_one() == "delivered"
+
+
+def test_the_steps_of_a_case_queue_their_events_once(app, client):
+    from services import cases as case_service
+    from services.actors import Actor
+    from storage.models import Case
+    from workflows.scenarios import m07_steps
+
+    headers = new_client(app, "platform")
+    hook = client.post("/api/v1/webhooks", headers=headers,
+                       json={"url": "http://127.0.0.1:9/none", "events": list(webhooks.EVENTS)}).get_json()
+    reference = client.post("/api/v1/applications", data=submission(), headers=headers,
+                            content_type="multipart/form-data").get_json()["reference"]
+    steps = dict(m07_steps(mode="post"))
+    lanes = {"审批办": "window", "核安全局": "handler", "厅领导": "lead"}
+    while True:
+        with uow_for(app, write=False) as r:
+            case = r.session.execute(select(Case).where(Case.reference == reference)).scalar_one()
+            from storage.models import HumanTask
+
+            task = r.session.execute(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                             HumanTask.state == "ready")).scalars().first()
+            if task is None:
+                break
+            task_id, name, lane = task.id, task.spec_name, task.lane
+        actor = Actor(username="staff", roles=frozenset({lanes.get(lane, "handler")}), lanes=frozenset({lane}))
+        case_service.complete_task(uow_for(app), task_id, steps[name], actor)
+    log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers).get_json()["items"]
+    assert sorted(d["event_type"] for d in log) == ["case.accepted", "case.decided", "case.delivered"]
+    assert {d["reference"] for d in log} == {reference}
