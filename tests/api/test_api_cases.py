@@ -143,3 +143,30 @@ def test_the_window_registers_an_application_received_at_the_platform(app, clien
     wrong = client.post("/api/v1/window/registrations", headers=headers,
                         json={**body, "materials": [{"item": "nope", "paper_form": "original"}]})
     assert wrong.status_code == 422
+
+
+def test_a_large_file_goes_first_into_an_upload_slot_of_its_own(app, client):
+    import json
+
+    from api_support import required_parts
+
+    headers = new_client(app, "platform", "applications:submit", "cases:read")
+    other = new_client(app, "other", "applications:submit")
+    slot = client.post("/api/v1/uploads?matter=m07&item=project_description&name=项目说明.pdf", data=PDF * 3,
+                       headers={**headers, "Content-Type": "application/octet-stream"})
+    assert slot.status_code == 201, slot.get_data(as_text=True)
+    stored = slot.get_json()
+    assert stored["sha256"] == hashlib.sha256(PDF * 3).hexdigest() and stored["media_type"] == "application/pdf"
+    parts = {k: v for k, v in required_parts().items() if k != "material:project_description"}
+    application = {**APPLICATION, "uploads": [{"item": "project_description", "file_id": stored["file_id"]}]}
+    data = {"application": json.dumps(application, ensure_ascii=False), **parts}
+    stolen = client.post("/api/v1/applications", data=dict(data, **required_parts()), headers=other,
+                         content_type=MULTIPART)
+    assert stolen.status_code == 422 and "application.uploads.0" in stolen.get_json()["errors"]
+    made = client.post("/api/v1/applications", data=data, headers=headers, content_type=MULTIPART)
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert {m["item_code"]: m["sha256"] for m in made.get_json()["materials"]}["project_description"] == \
+        stored["sha256"]
+    refused = client.post("/api/v1/uploads?matter=m07&item=project_description&name=x.pdf", data=b"MZ\x90\0",
+                          headers={**headers, "Content-Type": "application/octet-stream"})
+    assert refused.status_code == 422 and refused.content_type == "application/problem+json"

@@ -30,7 +30,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(db_url, tmp_
         result = subprocess.run(
             [str(SCHEMATHESIS), "run", f"{app.base_url}/api/v1/openapi.json", "-H", f"Authorization: {auth}",
              "-c", "not_a_server_error,response_schema_conformance,content_type_conformance",
-             "-n", os.environ.get("API_FUZZ_EXAMPLES", "8"), "--no-color", "--request-timeout", "30"],
+             "-n", os.environ.get("API_FUZZ_EXAMPLES", "5"), "--no-color", "--request-timeout", "30"],
             capture_output=True, text=True, timeout=240, cwd=tmp_path,
         )
     output = result.stdout + result.stderr

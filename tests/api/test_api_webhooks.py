@@ -120,6 +120,7 @@ def test_an_event_is_signed_retried_after_a_500_logged_and_replayed(app, client,
         assert r.session.execute(select(WebhookDelivery.status)).scalar_one() == "delivered"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the queueing SQL runs on both in the test above
 def test_the_steps_of_a_case_queue_their_events_once(app, client):
     from services import cases as case_service
     from services.actors import Actor

@@ -8,7 +8,6 @@ A client sees the cases it registered itself (the platform's own applications an
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +35,8 @@ from web.api.schemas import (
     CaseQuerySchema,
     CaseSchema,
     DocumentListSchema,
+    UploadQuerySchema,
+    UploadSchema,
 )
 from web.common import reader, uow
 from web.inputs import InputProblem, parse_json
@@ -161,6 +162,27 @@ def _material_parts(matter_code: str) -> list[tuple[str, Any]]:
             continue
         parts.append((code, upload))
     return parts
+
+
+def owner_token() -> str:
+    """Files a client sent before its case exists belong to that client only (services.files.kept)."""
+    return f"api:{client().id}"
+
+
+def _uploaded(uploads: list[dict[str, str]], matter_code: str, token: str) -> list[tuple[str, StoredFile]]:
+    """The files of ``uploads`` (sent before by POST /uploads): only this client's, not yet in a case."""
+    if not uploads:
+        return []
+    items = materials.matter_items(matter_code)
+    with reader() as r:
+        rows = {row.id: row for row in files.kept(r.session, [u["file_id"] for u in uploads], owner_token=token)}
+    problems = {f"application.uploads.{n}": N_("This file does not belong to this case; send it again.")
+                for n, u in enumerate(uploads) if u["file_id"] not in rows}
+    problems.update({f"application.uploads.{n}": N_("Unknown item.") for n, u in enumerate(uploads)
+                     if u["item"] not in items and u["item"] != materials.OTHER})
+    if problems:
+        raise InvalidInput(N_("The request has errors; see the fields."), problems)
+    return [(u["item"], rows[u["file_id"]]) for u in uploads]
 
 
 def _unknown_fields(allowed: set[str]) -> None:
@@ -310,15 +332,17 @@ def submit_application():
     matter = _matter(data["matter_code"])
     check_offered(matter, data["channel"], data["delivery_mode"], data.get("report_type"), "application.")
     parts = _material_parts(matter.code)
-    missing = materials.missing_required(matter.code, [materials.Received(code) for code, _u in parts])
+    sent = [code for code, _u in parts] + [u["item"] for u in data["uploads"]]
+    missing = materials.missing_required(matter.code, [materials.Received(code) for code in sent])
     if missing:
         raise InvalidInput(N_("Attach the missing materials."),
                            {MATERIAL_PART + code: N_("This field is required.") for code in missing})
     key = idempotency_key()
-    token = f"api:{client().id}:{secrets.token_hex(8)}"
-    stored = _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
+    token = owner_token()
+    stored = _uploaded(data["uploads"], matter.code, token)
+    stored += _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
     digest = idempotency.request_hash(
-        {**data, "applicant": dict(data["applicant"])},
+        {**data, "applicant": dict(data["applicant"]), "uploads": []},
         [(code, row.original_name, row.sha256) for code, row in stored])
     start = {"report_type": data["report_type"]} if matter.statutory_limit_by_report_type else {}
 
@@ -330,6 +354,45 @@ def submit_application():
             also=also)
 
     return register_idempotently(key, digest, register)
+
+
+@blp.route("/uploads", methods=["POST"])
+@blp.doc(**operation_doc("applications:submit"), requestBody={
+    "required": True, "description": "the file's bytes (streamed into the file store; up to the matter's limit, "
+                                     "e.g. 200 MB for m01)",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType":
+                                                          "application/octet-stream"}}}})
+@blp.arguments(UploadQuerySchema, location="query")
+@blp.response(201, UploadSchema, description="the stored file; name it in the application's `uploads`")
+@requires("applications:submit")
+def upload(query: dict[str, Any]):
+    """A pre-created upload of one large file, before the application that names it (one request per file:
+    a failed upload is sent again alone)."""
+    from workflows.catalog import shipped_catalog
+
+    try:
+        matter = shipped_catalog().matter(query["matter"])
+    except KeyError:
+        raise InvalidInput(N_("Unknown matter %(code)s."), {"query.matter": N_("Unknown matter.")},
+                           code=query["matter"]) from None
+    if query["item"] not in materials.matter_items(matter.code) and query["item"] != materials.OTHER:
+        raise InvalidInput(N_("%(code)s is not a material of this matter."), {"query.item": N_("Unknown item.")},
+                           code=query["item"])
+    if request.mimetype != "application/octet-stream":
+        raise ApiProblem(415, N_("Send the file's bytes as application/octet-stream."))
+    with uow() as unit:
+        try:
+            row = files.receive(unit, Upload(request.stream, query["name"], query["item"]),
+                                actor=client().actor_name, purpose="material", item_code=query["item"],
+                                owner_token=owner_token(), limit=matter.max_upload_bytes)
+        except FileRejected as err:
+            raise InvalidInput(N_("Some files were not accepted; see the fields."),
+                               {"body": _(err.msgid, **err.params)}) from None
+        unit.session.flush()
+        body = {"file_id": row.id, "item": query["item"], "name": row.original_name, "media_type": row.media_type,
+                "size": row.size, "sha256": row.sha256}
+        unit.commit()
+    return body, 201
 
 
 @blp.route("/cases")

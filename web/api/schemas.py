@@ -103,6 +103,11 @@ class ApplicantSchema(Strict):
     email_consent = fields.Bool(load_default=False)
 
 
+class UploadedSchema(Strict):
+    item = fields.Str(required=True, validate=validate.Length(min=1, max=60))
+    file_id = fields.Str(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+
+
 class ApplicationSchema(Strict):
     """The ``application`` part of a submission (JSON)."""
 
@@ -112,6 +117,24 @@ class ApplicationSchema(Strict):
                          metadata={"description": "online (a window registration is /window/registrations)"})
     delivery_mode = fields.Str(required=True, validate=validate.OneOf(DELIVERY_MODES))
     report_type = fields.Str(load_default=None, validate=validate.OneOf(["report", "table"]))
+    uploads = fields.List(fields.Nested(UploadedSchema), load_default=list, validate=validate.Length(max=100),
+                          metadata={"description": "files sent before through POST /api/v1/uploads (large files)"})
+
+
+class UploadQuerySchema(Strict):
+    matter = fields.Str(required=True, validate=validate.Length(min=1, max=10))
+    item = fields.Str(required=True, validate=validate.Length(min=1, max=60))
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=255),
+                      metadata={"description": "the file's name (its suffix must match its content)"})
+
+
+class UploadSchema(ma.Schema):
+    file_id = fields.Str()
+    item = fields.Str()
+    name = fields.Str()
+    media_type = fields.Str()
+    size = fields.Int()
+    sha256 = fields.Str()
 
 
 class PaperMaterialSchema(Strict):
