@@ -58,6 +58,7 @@ MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 TIMEOUT_SECONDS = 10.0
+SEND_LEASE = timedelta(minutes=5)  # a row left "sending" this long (its process died) is sent again
 
 
 # ------------------------------------------------------------------------------------------- subscriptions
@@ -211,13 +212,16 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), LONGEST_RETRY)
 
 
-def _claim(uow: UnitOfWork, delivery_id: int) -> tuple[WebhookDelivery, WebhookSubscription] | None:
+def _claim(uow: UnitOfWork, delivery_id: int, moment: datetime
+           ) -> tuple[WebhookDelivery, WebhookSubscription] | None:
+    """pending/failed (or a send abandoned by a dead process: ``sending`` past its lease) → sending."""
     with uow:
         s = uow.session
         claimed = s.execute(
             update(WebhookDelivery).where(WebhookDelivery.id == delivery_id,
-                                          WebhookDelivery.status.in_(("pending", "failed")))
-            .values(status="sending", attempts=WebhookDelivery.attempts + 1)
+                                          WebhookDelivery.status.in_(("pending", "failed", "sending")),
+                                          WebhookDelivery.next_attempt_at <= moment)
+            .values(status="sending", attempts=WebhookDelivery.attempts + 1, next_attempt_at=moment + SEND_LEASE)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
         if not claimed:
@@ -252,13 +256,13 @@ def deliver_due(uow: UnitOfWork, now: datetime | None = None, post: Poster = htt
     moment = now or utcnow()
     with uow.reader() as r:
         ids = list(r.session.execute(
-            select(WebhookDelivery.id).where(WebhookDelivery.status.in_(("pending", "failed")),
+            select(WebhookDelivery.id).where(WebhookDelivery.status.in_(("pending", "failed", "sending")),
                                              WebhookDelivery.next_attempt_at <= moment)
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
         ).scalars())
     delivered = failed = 0
     for delivery_id in ids:
-        claimed = _claim(uow, delivery_id)
+        claimed = _claim(uow, delivery_id, moment)
         if claimed is None:
             continue
         delivery, sub = claimed
