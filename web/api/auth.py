@@ -38,9 +38,19 @@ def requires(scope: str | None) -> Callable[[F], F]:
     return decorate
 
 
-def operation_doc(scope: str | None) -> dict[str, Any]:
-    """The OpenAPI security requirement and extension for an operation (``@blp.doc(**operation_doc(s))``)."""
-    return {"security": [{"bearer": [scope] if scope else []}], "x-required-scope": scope}
+def operation_doc(scope: str | None, operation_id: str) -> dict[str, Any]:
+    """The OpenAPI security requirement, scope extension and operationId of an operation
+    (``@blp.doc(**operation_doc(scope, view name))``)."""
+    return {"security": [{"bearer": [scope] if scope else []}], "x-required-scope": scope,
+            "operationId": operation_id}
+
+
+def case_links(status: int) -> dict[str, Any]:
+    """OpenAPI links from an answer carrying a case to the operations that take its reference."""
+    reference = {"reference": "$response.body#/reference"}
+    return {"responses": {status: {"links": {
+        name: {"operationId": name, "parameters": reference}
+        for name in ("get_case", "list_documents", "list_tasks", "submit_supplements")}}}}
 
 
 def client() -> ClientInfo:

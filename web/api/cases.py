@@ -27,7 +27,7 @@ from services.errors import N_, InvalidInput, NotFound
 from services.files import FileRejected, Upload
 from storage.models import Case, StoredFile
 from web import labels
-from web.api.auth import authenticate, client, client_actor, operation_doc, requires
+from web.api.auth import authenticate, case_links, client, client_actor, operation_doc, requires
 from web.api.problems import ApiProblem
 from web.api.schemas import (
     ApplicationSchema,
@@ -318,10 +318,11 @@ def register_idempotently(key: str | None, digest: str, register) -> tuple[dict[
 
 
 @blp.route("/applications", methods=["POST"])
-@blp.doc(**operation_doc("applications:submit"), parameters=[IDEMPOTENCY_DOC],
+@blp.doc(**operation_doc("applications:submit", "submit_application"), parameters=[IDEMPOTENCY_DOC],
          requestBody=_multipart("application", "Application",
                                 "`application`: JSON (schema Application); one part `material:<item code>` per "
                                 "file, the item codes of the matter's materials list (GET /api/v1/matters/{code})."))
+@blp.doc(**case_links(201))
 @blp.response(201, CaseSchema, description="the case made (with its look-up code)")
 @blp.alt_response(200, schema=CaseSchema, description="the case an identical earlier request made")
 @requires("applications:submit")
@@ -357,7 +358,7 @@ def submit_application():
 
 
 @blp.route("/uploads", methods=["POST"])
-@blp.doc(**operation_doc("applications:submit"), requestBody={
+@blp.doc(**operation_doc("applications:submit", "upload"), requestBody={
     "required": True, "description": "the file's bytes (streamed into the file store; up to the matter's limit, "
                                      "e.g. 200 MB for m01)",
     "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType":
@@ -396,7 +397,7 @@ def upload(query: dict[str, Any]):
 
 
 @blp.route("/cases")
-@blp.doc(**operation_doc("cases:read"))
+@blp.doc(**operation_doc("cases:read", "list_cases"))
 @blp.arguments(CaseQuerySchema, location="query")
 @blp.response(200, CaseListSchema)
 @requires("cases:read")
@@ -411,7 +412,7 @@ def list_cases(query: dict[str, Any]):
 
 
 @blp.route("/cases/<reference>")
-@blp.doc(**operation_doc("cases:read"))
+@blp.doc(**operation_doc("cases:read", "get_case"))
 @blp.response(200, CaseSchema)
 @requires("cases:read")
 def get_case(reference: str):
@@ -422,7 +423,7 @@ def get_case(reference: str):
 
 
 @blp.route("/cases/<reference>/supplements", methods=["POST"])
-@blp.doc(**operation_doc("applications:submit"),
+@blp.doc(**operation_doc("applications:submit", "submit_supplements"),
          requestBody=_multipart(None, None, "one part `material:<item code>` per file answering the notice's "
                                             "items; `note` optional."))
 @blp.response(200, CaseSchema)
@@ -444,7 +445,7 @@ def submit_supplements(reference: str):
 
 
 @blp.route("/cases/<reference>/documents")
-@blp.doc(**operation_doc("documents:read"))
+@blp.doc(**operation_doc("documents:read", "list_documents"))
 @blp.response(200, DocumentListSchema)
 @requires("documents:read")
 def list_documents(reference: str):
@@ -461,7 +462,7 @@ def list_documents(reference: str):
 
 
 @blp.route("/cases/<reference>/documents/<int:document_id>/content")
-@blp.doc(**operation_doc("documents:read"))
+@blp.doc(**operation_doc("documents:read", "download_document"))
 @blp.response(200, {"type": "string", "contentMediaType": "application/pdf"}, content_type="application/pdf",
               description="the stored PDF (ETag: its sha256)")
 @requires("documents:read")

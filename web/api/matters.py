@@ -52,7 +52,7 @@ def matter_body(matter: Any) -> dict[str, Any]:
 
 
 @blp.route("/matters")
-@blp.doc(**operation_doc("matters:read"))
+@blp.doc(**operation_doc("matters:read", "list_matters"))
 @blp.response(200, MatterSchema(many=True))
 @requires("matters:read")
 def list_matters():
@@ -61,7 +61,7 @@ def list_matters():
 
 
 @blp.route("/matters/<code>")
-@blp.doc(**operation_doc("matters:read"))
+@blp.doc(**operation_doc("matters:read", "get_matter"))
 @blp.response(200, MatterSchema)
 @requires("matters:read")
 def get_matter(code: str):
@@ -73,7 +73,7 @@ def get_matter(code: str):
 
 
 @blp.route("/forms/<name>")
-@blp.doc(**operation_doc("window:act"))
+@blp.doc(**operation_doc("window:act", "get_form"))
 @blp.response(200, {"type": "object"}, description="the form's JSON Schema (draft 2020-12)")
 @requires("window:act")
 def get_form(name: str):

@@ -25,7 +25,7 @@ def _body(row: Any, secret: str | None = None) -> dict[str, Any]:
 
 
 @blp.route("/webhooks")
-@blp.doc(**operation_doc("webhooks:manage"))
+@blp.doc(**operation_doc("webhooks:manage", "list_webhooks"))
 @blp.response(200, WebhookListSchema)
 @requires("webhooks:manage")
 def list_webhooks():
@@ -35,8 +35,10 @@ def list_webhooks():
 
 
 @blp.route("/webhooks", methods=["POST"])
-@blp.doc(**operation_doc("webhooks:manage"))
+@blp.doc(**operation_doc("webhooks:manage", "create_webhook"))
 @blp.arguments(WebhookInSchema)
+@blp.doc(responses={201: {"links": {name: {"operationId": name, "parameters": {"webhook_id": "$response.body#/id"}}
+                                     for name in ("list_deliveries", "delete_webhook")}}})
 @blp.response(201, WebhookSchema, description="the subscription with its signing secret (shown once)")
 @requires("webhooks:manage")
 def create_webhook(data: dict[str, Any]):
@@ -47,7 +49,7 @@ def create_webhook(data: dict[str, Any]):
 
 
 @blp.route("/webhooks/<int:webhook_id>", methods=["DELETE"])
-@blp.doc(**operation_doc("webhooks:manage"))
+@blp.doc(**operation_doc("webhooks:manage", "delete_webhook"))
 @blp.response(204)
 @requires("webhooks:manage")
 def delete_webhook(webhook_id: int):
@@ -57,7 +59,7 @@ def delete_webhook(webhook_id: int):
 
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries")
-@blp.doc(**operation_doc("webhooks:manage"))
+@blp.doc(**operation_doc("webhooks:manage", "list_deliveries"))
 @blp.response(200, DeliveryListSchema)
 @requires("webhooks:manage")
 def list_deliveries(webhook_id: int):

@@ -14,7 +14,15 @@ from services import cases as case_service
 from services import idempotency, materials
 from services.errors import N_, NotFound
 from storage.models import Case, HumanTask
-from web.api.auth import APPROVAL_OFFICE_LANE, authenticate, client, client_actor, operation_doc, requires
+from web.api.auth import (
+    APPROVAL_OFFICE_LANE,
+    authenticate,
+    case_links,
+    client,
+    client_actor,
+    operation_doc,
+    requires,
+)
 from web.api.cases import IDEMPOTENCY_DOC, applicant_of, check_offered, idempotency_key, own_case
 from web.api.forms_spec import component_name, form_names
 from web.api.schemas import (
@@ -43,8 +51,9 @@ def _window_tasks(session, case: Case) -> list[HumanTask]:
 
 
 @blp.route("/window/registrations", methods=["POST"])
-@blp.doc(**operation_doc("window:act"), parameters=[IDEMPOTENCY_DOC])
+@blp.doc(**operation_doc("window:act", "register"), parameters=[IDEMPOTENCY_DOC])
 @blp.arguments(WindowRegistrationSchema)
+@blp.doc(**case_links(201))
 @blp.response(201, CaseSchema, description="the case registered (its 收件回执 issued)")
 @blp.alt_response(200, schema=CaseSchema, description="the case an identical earlier request made")
 @requires("window:act")
@@ -83,7 +92,7 @@ def register(data: dict[str, Any]):
 
 
 @blp.route("/window/cases/<reference>/tasks")
-@blp.doc(**operation_doc("window:act"))
+@blp.doc(**operation_doc("window:act", "list_tasks"))
 @blp.response(200, TaskListSchema)
 @requires("window:act")
 def list_tasks(reference: str):
@@ -101,7 +110,7 @@ def _completion_doc() -> dict[str, Any]:
 
 
 @blp.route("/window/tasks/<task_id>", methods=["POST"])
-@blp.doc(**operation_doc("window:act"), **_completion_doc())
+@blp.doc(**operation_doc("window:act", "complete"), **_completion_doc())
 @blp.arguments(TaskCompletionSchema)
 @blp.response(200, CommandResultSchema)
 @requires("window:act")
