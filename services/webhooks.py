@@ -197,10 +197,20 @@ class Answer:
 Poster = Callable[[str, bytes, dict[str, str]], Answer]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new address to post the case's data to (it counts as a failure)."""
+
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
 def http_post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) only
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:  # http(s) URLs only (schema-checked)
             return Answer(response.status, None)
     except urllib.error.HTTPError as err:
         return Answer(err.code, f"HTTP {err.code}")

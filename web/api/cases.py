@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from services import applicant as applicant_service
 from services import cases as case_service
 from services import documents, files, idempotency, materials
-from services.errors import N_, InvalidInput, NotFound
+from services.errors import N_, Conflict, InvalidInput, NotFound
 from services.files import FileRejected, Upload
 from storage.models import Case, StoredFile
 from web import labels
@@ -434,8 +434,10 @@ def submit_supplements(reference: str):
     note = request.form.get("note", "")
     if len(note) > 2000:
         raise InvalidInput(N_("The request has errors; see the fields."), {"note": N_("Too long.")})
-    with own_case(reference) as (case, _session):
+    with own_case(reference) as (case, session):
         case_id, matter_code = case.id, case.matter_code
+        if applicant_service.view(session, case).notice is None:  # before any file is stored for the case
+            raise Conflict(N_("No notice of missing materials is waiting for an answer on this case."))
     parts = _material_parts(matter_code)
     stored = _stage_files(parts, limit=files.upload_limit(matter_code), owner_token=None, case_id=case_id)
     received = [materials.Received(code, file_id=row.id) for code, row in stored]
