@@ -77,15 +77,15 @@ def init_app(app: Flask) -> Api:
     from web.api import reference
 
     app.register_blueprint(reference.bp)
-    _mark_json_views(app)
+    _mark_json_views(app, {b.name for b in (matters.blp, cases.blp, window.blp, webhooks.blp)})
     app.extensions["runonce.api"] = api
     return api
 
 
-def _mark_json_views(app: Flask) -> None:
+def _mark_json_views(app: Flask, blueprints: set[str]) -> None:
     """The API's views read JSON bodies (web.edge refuses JSON elsewhere)."""
     for endpoint, view in app.view_functions.items():
-        if endpoint.startswith("api_") and callable(view) and hasattr(view, "__dict__"):
+        if endpoint.partition(".")[0] in blueprints and hasattr(view, "__dict__"):
             view.accepts_json = True  # type: ignore[attr-defined]
 
 
