@@ -45,6 +45,16 @@ def _assert_problem(response, status: int) -> dict:
 
 
 @pytest.fixture
+def app(db_url):
+    """No matter deployed: nothing here registers a case (deploying runs the matter's scenario gate)."""
+    from web_support import make_app
+
+    app = make_app(db_url)
+    yield app
+    app.extensions["runonce.engine"].dispose()
+
+
+@pytest.fixture
 def spec(client) -> dict:
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
@@ -145,3 +155,31 @@ def test_the_cli_creates_rotates_and_revokes(app):
     assert client.get("/api/v1/matters", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert runner.invoke(args=["revoke-api-client", "yichuang"]).exit_code == 0
     assert client.get("/api/v1/matters", headers={"Authorization": f"Bearer {new_token}"}).status_code == 401
+
+
+def test_the_admin_page_lists_rotates_and_revokes_clients(app, client):
+    from web_support import _password_hash, login
+
+    from storage.models import User, UserRole
+
+    with uow_for(app) as unit:
+        for name, role in (("admin", "admin"), ("supervisor1", "supervisor")):
+            unit.session.add(User(username=name, display_name=name, password_hash=_password_hash(),
+                                  roles=[UserRole(role=role)]))
+        unit.commit()
+    headers = new_client(app, "platform", "matters:read")
+    with uow_for(app, write=False) as r:
+        client_id = r.session.execute(select(ApiClient.id)).scalar_one()
+    reader_ = app.test_client()
+    assert login(reader_, "supervisor1").status_code == 302
+    assert "platform" in reader_.get("/admin/api/").get_data(as_text=True)
+    assert reader_.post(f"/admin/api/clients/{client_id}/revoke").status_code == 403  # supervisors read only
+    admin = app.test_client()
+    assert login(admin, "admin").status_code == 302
+    page = admin.post(f"/admin/api/clients/{client_id}/rotate").get_data(as_text=True)
+    token = re.search(r'id="new-token">(ro_[^<]+)<', page).group(1)
+    assert client.get("/api/v1/matters", headers=headers).status_code == 401
+    assert client.get("/api/v1/matters", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert admin.post(f"/admin/api/clients/{client_id}/revoke").status_code == 302
+    assert client.get("/api/v1/matters", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "已吊销" in admin.get("/admin/api/").get_data(as_text=True)
