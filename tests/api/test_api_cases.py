@@ -71,7 +71,10 @@ def test_a_refused_submission_names_the_fields_and_frees_its_key(app, client):
 
 
 def test_case_status_notice_supplements_window_decision_and_documents(app, client):
-    headers = new_client(app, "platform", "applications:submit", "cases:read", "documents:read", "window:act")
+    headers = new_client(app, "platform", "applications:submit", "cases:read", "documents:read", "window:act",
+                         "webhooks:manage")
+    hook = client.post("/api/v1/webhooks", headers=headers,
+                       json={"url": "http://127.0.0.1:9/hook", "events": ["case.notice_issued"]}).get_json()
     made = _submit(client, headers, application={**APPLICATION, "delivery_mode": "online"})
     assert made.status_code == 201, made.get_data(as_text=True)
     body = made.get_json()
@@ -105,6 +108,8 @@ def test_case_status_notice_supplements_window_decision_and_documents(app, clien
     assert case["waiting"]["kind"] == "applicant" and "补正" in case["waiting"]["text"] or case["notice"]
     assert [i["code"] for i in case["notice"]["items"]] == ["business_licence"]
     assert case["notice"]["due_date"] == "2026-12-15"
+    log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers).get_json()["items"]
+    assert [(d["event_type"], d["reference"]) for d in log] == [("case.notice_issued", reference)]
 
     answered = client.post(f"/api/v1/cases/{reference}/supplements", headers=headers, content_type=MULTIPART,
                            data={"material:business_licence": (io.BytesIO(PDF + b"%licence\n"), "执照.pdf"),

@@ -69,7 +69,7 @@ def _accept(client, headers, reference: str) -> None:
 def test_an_event_is_signed_retried_after_a_500_logged_and_replayed(app, client, receiver):
     headers = new_client(app, "platform")
     made = client.post("/api/v1/webhooks", headers=headers,
-                       json={"url": receiver.url, "events": ["case.accepted", "case.notice_issued"]})
+                       json={"url": receiver.url, "events": ["case.accepted", "case.notice_issued", "case.overdue"]})
     assert made.status_code == 201
     hook = made.get_json()
     secret = hook["secret"]
@@ -101,6 +101,25 @@ def test_an_event_is_signed_retried_after_a_500_logged_and_replayed(app, client,
     assert event["data"]["accepted_on"]
     log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=headers).get_json()["items"]
     assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 2, 200)]
+
+    # the deadline scan's overdue notice is an event too (once per limit and due date)
+    from datetime import datetime
+
+    from services import reminders
+    from storage.models import Case
+
+    with uow_for(app, write=False) as r:
+        due_on = r.session.execute(select(Case.due_on)).scalar_one()
+    late = datetime.combine(due_on + timedelta(days=1), datetime.min.time()).astimezone()  # (2026: in the calendar)
+    reminders.scan_deadlines(uow_for(app), late, reminders.ReminderPolicy())
+    reminders.scan_deadlines(uow_for(app), late + timedelta(days=1), reminders.ReminderPolicy())
+    with uow_for(app, write=False) as r:
+        overdue = r.session.execute(select(WebhookDelivery).where(
+            WebhookDelivery.event_type == "case.overdue")).scalars().all()
+    assert len(overdue) == 1 and json.loads(overdue[0].payload)["data"]["reference"] == reference
+    with uow_for(app) as unit:  # out of the way of the replay below
+        unit.session.delete(unit.session.get(WebhookDelivery, overdue[0].id))
+        unit.commit()
 
     # an administrator replays it from the admin page
     with uow_for(app) as unit:
