@@ -92,6 +92,46 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(err)) from err
         click.echo(f"用户已创建 / user created: {username}")
 
+    @app.cli.command("create-api-client")
+    @click.option("--name", required=True, help="The calling system, e.g. jilin-yichuang.")
+    @click.option("--scope", "scopes", multiple=True, required=True,
+                  help="matters:read, applications:submit, cases:read, documents:read, window:act, webhooks:manage")
+    @click.option("--rate", type=int, default=None, help="Calls a minute (default API_RATE_PER_MINUTE).")
+    def create_api_client(name: str, scopes: tuple[str, ...], rate: int | None) -> None:
+        """Add a client of /api/v1 and print its token (once: only its hash is kept)."""
+        from services import api_clients
+
+        try:
+            issued = api_clients.create(_uow(), name, list(scopes), Actor.system("cli"), rate)
+        except ServiceError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"接口客户端已创建 / API client created: {issued.name}")
+        click.echo(f"令牌（只显示一次）/ token (shown once): {issued.token}")
+
+    @app.cli.command("rotate-api-client")
+    @click.argument("name")
+    def rotate_api_client(name: str) -> None:
+        """Give a client a new token (the old one stops working at once); prints it once."""
+        from services import api_clients
+
+        try:
+            issued = api_clients.rotate(_uow(), name, Actor.system("cli"))
+        except ServiceError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"令牌（只显示一次）/ token (shown once): {issued.token}")
+
+    @app.cli.command("revoke-api-client")
+    @click.argument("name")
+    def revoke_api_client(name: str) -> None:
+        """Revoke a client's token at once."""
+        from services import api_clients
+
+        try:
+            api_clients.revoke(_uow(), name, Actor.system("cli"))
+        except ServiceError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(f"已吊销 / revoked: {name}")
+
     @app.cli.command("unlock-sign-in")
     @click.argument("username")
     @click.option("--address", help="Also lift the lock of this client address.")

@@ -39,6 +39,7 @@ from services import (
     lanes,
     materials,
     trips,
+    webhooks,
 )
 from services.actors import Actor
 from services.definitions import compiled, current_definition
@@ -293,9 +294,11 @@ def register_case(
     data: dict[str, Any] | None = None,
     received: list[materials.Received] | None = None,
     owner_token: str | None = None,
+    also: Callable[[Session, Case], None] | None = None,
 ) -> Registration:
     """Register an application; ``received`` lists its materials by catalog item (uploaded files, made before
-    the case existed under the applicant's ``owner_token``, or paper ticked at the window)."""
+    the case existed under the applicant's ``owner_token``, or paper ticked at the window). ``also`` adds the
+    caller's own writes to the registration's transaction (the API links its Idempotency-Key to the case)."""
     errors: dict[str, str] = {}
     if not applicant.name.strip():
         errors["applicant_name"] = N_("This field is required.")
@@ -353,6 +356,8 @@ def register_case(
             _apply_step(session, case, outcome, 0, actor)
         # The 收件回执, numbered in this transaction (workflows/documents.toml: on_registration); its PDF follows.
         issued = documents.issue_on_registration(uow, case, actor=actor, data=start_data)
+        if also is not None:
+            also(session, case)
         audit_log.record(
             session, actor, "case.registered", case_id=case.id,
             after={"reference": case.reference, "matter_code": matter_code, "channel": channel,
@@ -531,8 +536,11 @@ def complete_task(
             return CommandResult(case.id, version, case.status, new_ids)
         if also is not None:
             also(session, case)
+        new_specs = _spec_names(session, new_ids)
         applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
-                                  new_task_specs=_spec_names(session, new_ids))
+                                  new_task_specs=new_specs)
+        webhooks.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                            new_task_specs=new_specs, before=outcome.before, after=outcome.data)
         materials.record_from_form(session, case.id, case.matter_code, form_name, form_data,
                                    actor=actor.username, task_id=task_id)
         issued: list[documents.Issued] = []
@@ -660,8 +668,11 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
         case = _case_to_write(session, case, seen)
         _version, new_ids = _apply_step(session, case, outcome, seen, actor)
         if not outcome.lost:
+            new_specs = _spec_names(session, new_ids)
             applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
-                                      new_task_specs=_spec_names(session, new_ids))
+                                      new_task_specs=new_specs)
+            webhooks.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
+                                new_task_specs=new_specs, before=outcome.before, after=outcome.data)
         old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "timer.fired", case_id=case.id, before=old, after=new,
                          due=due.isoformat())

@@ -406,10 +406,15 @@ def _case_reminders(session, case, cal, on, policy, moment, unit, units: _Units)
                 unit_code=unit_code, role=unit_role, **common)
         elif left < 0:
             late = -left
-            created += raise_reminder(
+            overdue = raise_reminder(
                 session, key=f"{base}:overdue", kind="deadline_overdue",
                 msgid=OVERDUE_STATUTORY if statutory else OVERDUE_PROMISED, params={**params, "days": late},
                 unit_code=unit_code, role=unit_role, **common)
+            if overdue:  # the API clients that subscribed hear it once per limit and due date
+                from services import webhooks
+
+                webhooks.queue(session, case, webhooks.OVERDUE, f"{limit}:{due.isoformat()}")
+            created += overdue
             escalate = ESCALATE_STATUTORY if statutory else ESCALATE_PROMISED
             if late >= policy.escalate_lead_after and unit_ok:
                 created += raise_reminder(

@@ -10,6 +10,7 @@ admin       holiday notices, uncomputable time limits, incidents, matter setting
 files       staff download of stored files (/files/<id>)
 case_file   the case file page (卷宗) and the whole case file as a ZIP
 vendor      bpmn-js from node_modules (never copied into the repo)
+api         /api/v1, the integration API for other systems (web/api/)
 """
 
 from __future__ import annotations
@@ -72,3 +73,9 @@ def register(app: Flask) -> None:
     from web import documents
 
     app.register_blueprint(documents.bp)  # the case's official documents as stored PDF
+    from web import api
+
+    api.init_app(app)  # /api/v1: the integration API (OpenAPI 3.1, client tokens, problem+json)
+    from web import api_admin
+
+    app.register_blueprint(api_admin.bp)  # /admin/api: API clients (revoke, rotate), webhook deliveries (replay)

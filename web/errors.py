@@ -12,8 +12,9 @@ from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from services.errors import ServiceError
+from web.api.problems import is_api_request, problem_response
 from web.edge import BadInput, same_site_path
-from web.i18n import error_text
+from web.i18n import error_text, field_error_text
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,10 @@ def _wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-def _page(status: int, title: str, message: str, hint: str | None = None):
+def _page(status: int, title: str, message: str, hint: str | None = None, errors: dict | None = None,
+          headers: dict[str, str] | None = None):
+    if is_api_request():  # the integration API answers every error as application/problem+json
+        return problem_response(status, message, errors=errors, headers=headers)
     if _wants_json():
         return jsonify({"ok": False, "error": "invalid" if status < 500 else "failed", "message": message}), status
     return render_template(
@@ -70,6 +74,8 @@ def init_app(app: Flask) -> None:
             body = render_template("errors/internal.html")
         except Exception:  # noqa: BLE001 - the last resort must not fail itself
             body = "服务器内部错误，已记录。请稍后重试。 / Internal error; it has been logged."
+        if is_api_request():
+            return problem_response(500, "服务器内部错误，已记录。请稍后重试。")
         if _wants_json():
             return jsonify({"ok": False, "error": "failed", "message": "服务器内部错误，已记录。请稍后重试。"}), 500
         return body, 500
@@ -126,6 +132,7 @@ def init_app(app: Flask) -> None:
             _("Cannot be processed"),
             _("The values sent cannot be processed."),
             _("Go back, correct the marked fields and send again."),
+            errors=_argument_errors(err),
         )
 
     @app.errorhandler(CSRFError)
@@ -145,4 +152,28 @@ def init_app(app: Flask) -> None:
             409: _("Changed in the meantime"),
             422: _("Cannot be processed"),
         }
-        return _page(err.http_status, titles.get(err.http_status, _("Cannot be done")), error_text(err))
+        errors = {k: field_error_text(v) for k, v in getattr(err, "errors", {}).items()} or None
+        return _page(err.http_status, titles.get(err.http_status, _("Cannot be done")), error_text(err),
+                     errors=errors)
+
+    @app.errorhandler(HTTPException)
+    def other_http_error(err: HTTPException):
+        """Statuses without a page of their own (405, 429 …): problem+json under /api/, Werkzeug's page
+        elsewhere."""
+        if is_api_request() and err.code:
+            headers = {"Allow": ", ".join(err.valid_methods)} if getattr(err, "valid_methods", None) else None
+            return problem_response(err.code, err.description, headers=headers)
+        return err
+
+
+def _argument_errors(err: HTTPException) -> dict | None:
+    """The per-field messages of a request the API's schemas refused (webargs puts them on the error)."""
+    messages = (getattr(err, "data", None) or {}).get("messages")
+    if not isinstance(messages, dict):
+        return None
+    flat: dict[str, object] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            for name, problem in fields.items():
+                flat[f"{location}.{name}"] = problem if isinstance(problem, str | list) else str(problem)
+    return flat or None
