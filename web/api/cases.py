@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from services import applicant as applicant_service
 from services import cases as case_service
-from services import documents, files, idempotency, materials
+from services import document_rendering, documents, files, idempotency, materials
 from services.errors import N_, Conflict, InvalidInput, NotFound
 from services.files import FileRejected, Upload
 from storage.models import Case, StoredFile
@@ -144,6 +144,14 @@ def own_case(reference: str) -> Iterator[tuple[Case, Session]]:
         if case is None or case.created_by != client().actor_name:
             raise NotFound(N_("Case %(id)s does not exist."), id=reference[:40])
         yield case, r.session
+
+
+def _settle_documents(reference: str) -> None:
+    """The case's documents with their PDFs: a render still under way is waited for, a pending one made
+    (services.document_rendering), so a listing never names a document that cannot be downloaded."""
+    with own_case(reference) as (case, _session):
+        case_id = case.id
+    document_rendering.settle(uow(), case_id)
 
 
 # ------------------------------------------------------------------------------------------------ uploads
@@ -452,6 +460,7 @@ def submit_supplements(reference: str):
 @requires("documents:read")
 def list_documents(reference: str):
     """The documents addressed to the applicant (受理通知书, 一次性告知书, the decision …) with sha256."""
+    _settle_documents(reference)
     with own_case(reference) as (case, session):
         rows = documents.applicant_documents(session, case.id)
         stored = files.names_for(session, [{"file_id": d.file_id, "sha256": d.sha256} for d in rows])
@@ -472,6 +481,7 @@ def download_document(reference: str, document_id: int):
     """Download a document (the stored bytes, as issued)."""
     from web.files import stored_file_response
 
+    _settle_documents(reference)
     with own_case(reference) as (case, session):
         document = next((d for d in documents.applicant_documents(session, case.id) if d.id == document_id), None)
         if document is None:

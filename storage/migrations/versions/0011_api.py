@@ -10,7 +10,7 @@ import storage.types
 
 
 revision = '0011_api'
-down_revision = '0009_pool'
+down_revision = '0014_render'  # re-chained at merge: 0009_pool → 0014_render → 0011_api
 branch_labels = None
 depends_on = None
 
