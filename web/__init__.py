@@ -62,6 +62,9 @@ def register(app: Flask) -> None:
     from web import applicant_case
 
     app.register_blueprint(applicant_case.bp)  # the applicant's case: notice, supplements online, downloads
+    from web import public_info
+
+    app.register_blueprint(public_info.bp)  # the information column's service guides (办事指南), page and PDF
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings

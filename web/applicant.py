@@ -171,8 +171,11 @@ class OnlineApplicationForm(FlaskForm):
 
 @bp.get("/")
 def index():
+    from web.public_info import information_column, run_once_month
+
     rows = [(m, online_delivery_modes(m)) for m in online_matters()]
-    return render_template("applicant/index.html", rows=rows, matter_name=matter_name)
+    return render_template("applicant/index.html", rows=rows, matter_name=matter_name,
+                           column=information_column(), run_once_month=run_once_month)
 
 
 MATERIAL_PREFIX = "material__"

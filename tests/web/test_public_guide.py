@@ -1,0 +1,66 @@
+"""The information column on /public/ and the service guides (web/public_info.py): page, PDF, diagram."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from web_support import make_app
+
+from app import uow_for
+from services.actors import Actor
+from services.definitions import bundle_for, deploy_bundle
+from workflows.catalog import shipped_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # nothing here depends on the backend
+
+
+@pytest.fixture
+def app(db_url):
+    app = make_app(db_url)
+    yield app
+    app.extensions["runonce.engine"].dispose()
+
+
+def test_the_information_column_lists_every_matter_with_its_guide(app):
+    page = app.test_client().get("/public/").get_data(as_text=True)
+    for matter in shipped_catalog().matters:
+        assert f'data-code="{matter.code}"' in page
+        assert f'href="/public/guide/{matter.code}"' in page
+    assert page.count('class="badge run-once-status"') == len(shipped_catalog().matters)
+
+
+def test_the_guide_shows_the_catalogs_materials_limits_and_the_deployed_steps(app):
+    client = app.test_client()
+    matter = shipped_catalog().matter("m03")
+    page = client.get("/public/guide/m03").get_data(as_text=True)
+    assert re.findall(r'class="guide-material" data-code="([a-z_]+)"', page) == [i.code for i in matter.materials]
+    assert 'id="guide-statutory">20个工作日' in page and "不收费" in page
+    assert 'data-element="decide"' in page
+    # a new version of the diagram renames a step: the guide follows the deployed version
+    path = ROOT / "workflows" / matter.diagram
+    files = bundle_for(path)
+    files[path.name] = files[path.name].replace('name="审批决定"'.encode(), 'name="审批决定（厅务会）"'.encode())
+    deploy_bundle(uow_for(app), files, path.name, Actor.system("test"))
+    page = client.get("/public/guide/m03").get_data(as_text=True)
+    assert "审批决定（厅务会）" in page
+    assert "审批决定（厅务会）".encode() in client.get("/public/guide/m03/diagram.bpmn").data
+
+
+def test_the_guide_in_english_and_as_pdf(app):
+    from pypdf import PdfReader
+
+    client = app.test_client()
+    client.post("/language", data={"lang": "en", "next": "/public/guide/m01"})
+    page = client.get("/public/guide/m01").get_data(as_text=True)
+    assert "Service guide" in page and "Materials" in page
+    client.post("/language", data={"lang": "zh_CN", "next": "/public/guide/m01"})
+    response = client.get("/public/guide/m01.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    assert "办事指南" in text and shipped_catalog().matter("m01").materials[0].name_zh in text.replace("\n", "")
+    assert client.get("/public/guide/m99").status_code == 404
+    assert client.get("/public/guide/m99.pdf").status_code == 404
