@@ -471,3 +471,25 @@ class Throttle(Base):
     first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---- public services of the reform: 好差评 (migration 0012_public) ----------------------------------------------
+
+
+class Rating(Base):
+    """The applicant's rating (政务服务“好差评”) of one case, at most one per case (the unique case_id). A level of
+    不满意 or 非常不满意 starts a rectification case (workflows/p01_rectification.bpmn), linked here."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    matter_code: Mapped[str] = mapped_column(String(10), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(40), index=True)  # the unit handling the matter then
+    channel: Mapped[str] = mapped_column(String(10))  # online (by look-up code) | window (the clerk's page)
+    level: Mapped[int] = mapped_column(Integer)  # 5 非常满意 … 1 非常不满意
+    indicators: Mapped[dict[str, int]] = mapped_column(JSON)  # indicator code → 1..5
+    comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_by: Mapped[str] = mapped_column(String(80))  # "applicant" online, the clerk's user name at the window
+    rectification_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))

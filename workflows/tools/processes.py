@@ -1,0 +1,83 @@
+"""Definitions that drew the first version of the department's own process diagrams (workflows/p*.bpmn, listed in
+``workflows/processes.toml``), with the same generator and conventions as the matters (``diagrams.py``).
+
+Redraw (overwrites hand edits made in a modeler; check ``git diff`` afterwards):
+
+    .venv/bin/python -m workflows.tools.processes            # all of them
+    .venv/bin/python -m workflows.tools.processes p01        # only some (prefix match on the file stem)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from workflows.tools.bpmngen import Diagram
+from workflows.tools.diagrams import WIN, WORKFLOWS, lanes
+
+REFORM = "法规处"  # the reform office (改革办): 好差评 and complaints are its business in the plan
+
+RECORD_RECTIFICATION = 'outcome = "rectified" if verification_result == "rectify" else "explained"\n'
+
+
+def p01() -> Diagram:
+    d = Diagram(
+        "p01_rectification",
+        "差评整改",
+        lanes(REFORM, WIN),
+        doc=(
+            "政务服务“好差评”：申请人给出“不满意”或“非常不满意”的评价后自动启动。"
+            "流程：核实 → 整改（属实）或说明（不属实）→ 回访 → 办结；15个工作日内办结（processes.toml），"
+            "结果告知申请人。"
+            "启动数据：rating（level 等级、comment 意见、indicators 指标）、rated_case（reference、matter_code）。"
+        ),
+    )
+    d.start("start", "收到差评", REFORM, 0)
+    d.user("verify_rating", "核实差评", REFORM, 1, form="rating_verification.json",
+           ui="rating_verification.uischema.json",
+           doc="查阅被评价办件的记录，询问经办人员，核实申请人反映的问题是否属实：属实的转窗口整改，不属实或不可归责的作出说明。")
+    d.xor("gw_verified", "核实结论？", REFORM, 2)
+    d.user("rectify", "整改", WIN, 3, form="rectification.json", ui="rectification.uischema.json",
+           doc="针对核实属实的问题落实整改措施（会同承办处室），写明措施和完成日期；整改结果将告知申请人。")
+    d.user("explain", "说明情况", WIN, 3, 1, form="rating_explanation.json", ui="rating_explanation.uischema.json",
+           doc="向申请人说明核实的情况和依据，语言平实、有理有据；说明将告知申请人。")
+    d.xor("gw_merge", "", WIN, 4)
+    d.user("return_call", "回访", REFORM, 5, form="return_call.json", ui="return_call.uischema.json",
+           doc="电话回访申请人，告知整改或说明的结果并听取意见，如实记录申请人的意见。")
+    d.script("record_outcome", "记录整改结果", REFORM, 6, script=RECORD_RECTIFICATION)
+    d.end("end_done", "办结", REFORM, 7)
+    d.flow("start", "verify_rating")
+    d.flow("verify_rating", "gw_verified")
+    d.flow("gw_verified", "rectify", "属实", 'verification_result == "rectify"')
+    d.flow("gw_verified", "explain", "说明", 'verification_result == "explain"')
+    d.flow("rectify", "gw_merge")
+    d.flow("explain", "gw_merge")
+    d.flow("gw_merge", "return_call")
+    d.flow("return_call", "record_outcome")
+    d.flow("record_outcome", "end_done")
+    return d
+
+
+DIAGRAMS = {
+    "p01_rectification": p01,
+}
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or [""]
+    problems = []
+    for stem, build in DIAGRAMS.items():
+        if not any(stem.startswith(w) for w in wanted):
+            continue
+        d = build()
+        d.layout()
+        problems += d.check_layout()
+        path = WORKFLOWS / f"{stem}.bpmn"
+        path.write_bytes(d.to_xml())
+        print(f"wrote {path.relative_to(WORKFLOWS.parent)}")
+    for p in problems:
+        print("layout:", p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
