@@ -65,6 +65,9 @@ def register(app: Flask) -> None:
     from web import public_info
 
     app.register_blueprint(public_info.bp)  # the information column's service guides (办事指南), page and PDF
+    from web import ratings as ratings_web
+
+    app.register_blueprint(ratings_web.bp)  # 好差评: rating online and at the window, public figures, supervisors
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
