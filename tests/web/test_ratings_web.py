@@ -92,3 +92,33 @@ def test_the_window_opens_the_rating_page_for_an_applicant(app):
     with uow_for(app, write=False) as r:
         [rating] = r.session.execute(select(Rating)).scalars()
         assert (rating.channel, rating.recorded_by, rating.rectification_case_id) == ("window", "window1", None)
+
+
+def test_the_reform_office_works_the_rectification_in_its_worklist(app):
+    from services import users
+
+    users.ensure_units(uow_for(app), [("regulations", "法规处", "Regulations Division")], SYSTEM)
+    users.create_user(uow_for(app), username="regs1", password="correct-horse-42", display_name="法规处 何静",
+                      roles=("handler", "lead"), unit_code="regulations", actor=SYSTEM)
+    reg = _case(app)
+    client = app.test_client()
+    client.post("/public/track", data={"reference": reg.reference, "lookup_code": reg.lookup_code})
+    client.post(f"/public/case/{reg.reference}/rating", data={"level": "2", **ONLINE, "comment": "等待太久"})
+    staff = app.test_client()
+    login(staff, "regs1")
+    worklist = staff.get("/").get_data(as_text=True)
+    assert "核实差评" in worklist
+    with uow_for(app, write=False) as r:
+        task = r.session.execute(select(HumanTask).where(HumanTask.spec_name == "verify_rating")).scalar_one()
+        task_id, case_id = task.id, task.case_id
+    assert staff.get(f"/cases/{case_id}").status_code == 200
+    assert staff.post(f"/tasks/{task_id}/claim").status_code in (302, 303)
+    page = staff.get(f"/tasks/{task_id}")
+    assert page.status_code == 200 and "核实结论" in page.get_data(as_text=True)
+    done = staff.post(f"/tasks/{task_id}", data={"verification_result": "explain", "verification_notes": "按规定办理",
+                                                 "verifier": "何静", "verified_on": "2018-03-02"})
+    assert done.status_code in (302, 303), done.get_data(as_text=True)[:2000]
+    with uow_for(app, write=False) as r:
+        names = r.session.execute(select(HumanTask.spec_name).where(HumanTask.case_id == case_id,
+                                                                    HumanTask.state == "ready")).scalars().all()
+    assert names == ["explain"]
