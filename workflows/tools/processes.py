@@ -57,8 +57,69 @@ def p01() -> Diagram:
     return d
 
 
+# Units a complaint may be handed to for investigation (分办): one lane and one 调查 task each, chosen by the
+# gateway on assigned_unit (the lane decides who works the task; BPMN has no lane chosen at run time).
+COMPLAINT_UNITS = (
+    ("approval_office", "审批办"),
+    ("eia", "环评处"),
+    ("soil", "土壤处"),
+    ("nuclear_safety", "核安全局"),
+    ("ecology", "生态处"),
+    ("radiation_station", "辐射站"),
+    ("solid_waste_centre", "固废中心"),
+    ("inspection_corps", "监察总队"),
+)
+RECORD_COMPLAINT = "outcome = reply_result\n"
+
+
+def p02() -> Diagram:
+    d = Diagram(
+        "p02_complaint",
+        "投诉举报办理",
+        [("regulations", REFORM), *COMPLAINT_UNITS],
+        doc=(
+            "改革方案任务十：畅通投诉举报渠道。公众在网上提交投诉举报（可匿名，可附材料）后自动启动。"
+            "流程：登记 → 分办到责任单位 → 调查 → 答复；时限见 processes.toml（15个工作日），"
+            "经厅领导批准可延长（案件页“延长时限”）。投诉人凭编号和查询码查看办理进度和答复。"
+            "启动数据：complaint（kind 投诉/举报、subject、content、matter_code、case_reference、anonymous、"
+            "attachments）。"
+        ),
+    )
+    d.start("start", "收到投诉举报", REFORM, 0)
+    d.user("register_complaint", "登记", REFORM, 1, form="complaint_registration.json",
+           ui="complaint_registration.uischema.json",
+           doc="登记投诉举报的主要内容，判断是否属于本厅职责范围：属于的予以受理并分办，不属于的不予受理并在答复中告知理由和受理机关。")
+    d.xor("gw_accepted", "是否受理？", REFORM, 2)
+    d.user("assign_complaint", "分办", REFORM, 3, form="complaint_assignment.json",
+           ui="complaint_assignment.uischema.json",
+           doc="将投诉举报分办到负责调查的单位，写明调查要求。")
+    d.xor("gw_unit", "分办单位？", REFORM, 4)
+    for code, name in COMPLAINT_UNITS:
+        d.user(f"investigate_{code}", "调查", name, 5, form="complaint_investigation.json",
+               ui="complaint_investigation.uischema.json",
+               doc="调查核实投诉举报反映的问题，写明调查经过、查明的事实和处理意见；涉及违法行为的依法处理。")
+    d.xor("gw_investigated", "", REFORM, 6)
+    d.user("reply_complaint", "答复", REFORM, 7, form="complaint_reply.json", ui="complaint_reply.uischema.json",
+           doc="根据调查结果书面答复投诉举报人（匿名的在网上公开答复，凭编号和查询码查看）；不予受理的写明理由。")
+    d.script("record_outcome", "记录办理结果", REFORM, 8, script=RECORD_COMPLAINT)
+    d.end("end_done", "办结", REFORM, 9)
+    d.flow("start", "register_complaint")
+    d.flow("register_complaint", "gw_accepted")
+    d.flow("gw_accepted", "assign_complaint", "受理", 'registration_result == "accept"')
+    d.flow("gw_accepted", "gw_investigated", "不予受理", 'registration_result == "not_accept"', style="vhv", drop=-1)
+    d.flow("assign_complaint", "gw_unit")
+    for code, name in COMPLAINT_UNITS:
+        d.flow("gw_unit", f"investigate_{code}", name, f'assigned_unit == "{code}"')
+        d.flow(f"investigate_{code}", "gw_investigated")
+    d.flow("gw_investigated", "reply_complaint")
+    d.flow("reply_complaint", "record_outcome")
+    d.flow("record_outcome", "end_done")
+    return d
+
+
 DIAGRAMS = {
     "p01_rectification": p01,
+    "p02_complaint": p02,
 }
 
 
