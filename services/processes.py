@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.steps import BAD_DATA, START
-from services import audit_log, clock
+from services import audit_log, clock, files
 from services.actors import Actor
 from services.cases import Registration, _apply_step
 from services.definitions import current_definition
@@ -45,10 +45,13 @@ def start_process(
     channel: str = "online",
     contact: dict[str, str | None] | None = None,
     also: Callable[[Session, Case], None] | None = None,
+    file_ids: list[str] | None = None,
+    owner_token: str | None = None,
 ) -> Registration:
     """Start a case of process ``code`` with ``data`` as its start data. ``subject_name`` is who the case is about
     (the rated applicant, the complainant); ``also`` adds the caller's rows to the same write transaction (the
-    rating that started it), so both are written or neither."""
+    rating that started it), so both are written or neither. ``file_ids`` uploaded before the case existed under
+    ``owner_token`` (a complaint's attachments) become the case's files."""
     process = process_of(code)
     start_data = copy.deepcopy(data)
     start_data.update(matter_code=code, started_on=clock.today().isoformat())
@@ -76,6 +79,7 @@ def start_process(
         session.add(case)
         session.flush()
         case.reference = f"{clock.now().astimezone(clock.BEIJING):%Y}{code.upper()}{case.id:06d}"
+        files.attach(session, file_ids or (), case.id, owner_token)
         if outcome.state is None:
             case.status, case.incident, case.version = "incident", outcome.incident, 1
         else:

@@ -359,7 +359,8 @@ def find_case(reference: str, code: str) -> CaseStatus | None:
         case = s.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
         stored = case.lookup_code.upper() if case is not None else _DUMMY_CODE
         matches = hmac.compare_digest(stored.encode(), code.encode())
-        if case is None or not matches:
+        # the department's own processes (complaints: /public/complaints/track) are not applications
+        if case is None or not matches or not case.matter_code.startswith("m"):
             return None
         tasks = list(
             s.execute(
