@@ -68,6 +68,9 @@ def register(app: Flask) -> None:
     from web import ratings as ratings_web
 
     app.register_blueprint(ratings_web.bp)  # 好差评: rating online and at the window, public figures, supervisors
+    from web import complaints as complaints_web
+
+    app.register_blueprint(complaints_web.bp)  # 投诉举报: the public form and the follow-up by reference and code
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
