@@ -71,6 +71,9 @@ def register(app: Flask) -> None:
     from web import complaints as complaints_web
 
     app.register_blueprint(complaints_web.bp)  # 投诉举报: the public form and the follow-up by reference and code
+    from web import credit as credit_web
+
+    app.register_blueprint(credit_web.bp)  # credit records: staff panels, the supervisors' list and export
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
