@@ -117,9 +117,51 @@ def p02() -> Diagram:
     return d
 
 
+CORPS = "监察总队"
+RECORD_INSPECTION = "outcome = inspection_result\n"
+
+
+def p03() -> Diagram:
+    d = Diagram(
+        "p03_inspection",
+        "双随机抽查检查",
+        [("inspection_corps", CORPS)],
+        doc=(
+            "改革方案任务十二：“双随机一公开”。抽查计划按公布的随机种子抽取检查对象和两名执法检查人员后自动启动，"
+            "每个被抽中的对象一件。流程：现场检查（第一名检查人员记录）→ 复核（第二名检查人员）→ 审定并公开结果"
+            "（监察总队负责人）。发现违法问题的，结果计入信用记录。"
+            "启动数据：inspection（plan、entity_name、credit_code、inspectors：两名检查人员）。"
+        ),
+    )
+    d.start("start", "抽中检查对象", CORPS, 0)
+    d.xor("gw_again", "", CORPS, 1)
+    d.user("record_inspection", "现场检查", CORPS, 2, form="inspection_record.json",
+           ui="inspection_record.uischema.json",
+           doc="两名执法检查人员共同到场检查（出示执法证件），如实填写检查记录和初步结论；发现问题的写明事实和依据。")
+    d.user("review_inspection", "复核检查记录", CORPS, 3, form="inspection_review.json",
+           ui="inspection_review.uischema.json",
+           doc="第二名检查人员复核检查记录：同意的确认，不同意的写明意见后退回重新检查。")
+    d.xor("gw_review", "复核意见？", CORPS, 4)
+    d.user("approve_result", "审定并公开结果", CORPS, 5, form="inspection_result.json",
+           ui="inspection_result.uischema.json", props={"role": "lead"},
+           doc="监察总队负责人审定检查结果，写明向社会公开的结果摘要（不含个人信息和商业秘密）。")
+    d.script("record_outcome", "记录检查结果", CORPS, 6, script=RECORD_INSPECTION)
+    d.end("end_done", "办结", CORPS, 7)
+    d.flow("start", "gw_again")
+    d.flow("gw_again", "record_inspection")
+    d.flow("record_inspection", "review_inspection")
+    d.flow("review_inspection", "gw_review")
+    d.flow("gw_review", "approve_result", "同意", 'review_decision == "confirm"')
+    d.flow("gw_review", "gw_again", "退回", 'review_decision == "return"', style="vhv", drop=1)
+    d.flow("approve_result", "record_outcome")
+    d.flow("record_outcome", "end_done")
+    return d
+
+
 DIAGRAMS = {
     "p01_rectification": p01,
     "p02_complaint": p02,
+    "p03_inspection": p03,
 }
 
 
