@@ -72,7 +72,7 @@ def fire_timers(uow: UnitOfWork, now: datetime | None = None) -> int:
 
 def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     """The jobs with their settings from ``config`` (app config) or the environment."""
-    from services import mailer, reminders
+    from services import mailer, reminders, spot_checks
 
     policy = reminders.ReminderPolicy.from_config(config)
     reminders.configure(policy)
@@ -81,6 +81,8 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
         Job("timers", 1.0, fire_timers),
         Job("deadlines", 60.0, lambda uow, now: reminders.scan_deadlines(uow, now, policy)),
         Job("rollout", 3600.0, lambda uow, now: reminders.check_rollout(uow, now, policy)),
+        # 双随机一公开: the registry from completed permits and filings, credit findings from inspections
+        Job("spot_checks", 300.0, spot_checks.sync),
     ]
     if mail.enabled:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))
