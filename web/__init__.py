@@ -74,6 +74,9 @@ def register(app: Flask) -> None:
     from web import credit as credit_web
 
     app.register_blueprint(credit_web.bp)  # credit records: staff panels, the supervisors' list and export
+    from web import spot_checks as spot_checks_web
+
+    app.register_blueprint(spot_checks_web.bp)  # 双随机一公开: public results; registry, roster, plans, draws
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings
