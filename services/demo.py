@@ -26,6 +26,10 @@ DEMO_USERS: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = (
     ("radiation1", "辐射站 郑涛", "辐射站", ("handler",)),
     ("solidwaste1", "固废中心 冯磊", "固废中心", ("handler",)),
     ("regs1", "法规处 何静", "法规处", ("handler", "lead")),
+    # 监察总队: the inspections of the 双随机 spot checks (workflows/p03_inspection.bpmn)
+    ("corps1", "监察总队 高原", "监察总队", ("handler",)),
+    ("corps2", "监察总队 钱进", "监察总队", ("handler",)),
+    ("corps_lead", "监察总队 韩队长", "监察总队", ("handler", "lead")),
     ("leader1", "厅领导 张副厅长", "厅领导", ("handler", "lead")),
     ("supervisor1", "督查 马明", None, ("supervisor",)),
     ("designer1", "流程设计 林晓", None, ("designer",)),
