@@ -163,3 +163,18 @@ def test_two_simultaneous_poor_ratings_make_one_rating_and_one_rectification(wor
     with uow.reader() as r:
         assert len(r.session.execute(select(Rating)).all()) == 1
         assert len(r.session.execute(select(Case).where(Case.matter_code == "p01")).all()) == 1
+
+
+def test_the_deploy_gate_checks_the_data_flow_of_a_departments_process(uow):
+    """A rectification diagram whose gateway reads a variable nothing writes is refused like a matter's."""
+    from services.deploy_gate import DeployRefused
+
+    path = ROOT / "workflows" / "p01_rectification.bpmn"
+    files = definitions.bundle_for(path)
+    assert b'verification_result == "rectify"' in files[path.name]
+    files[path.name] = files[path.name].replace(b'verification_result == "rectify"', b'verification == "rectify"')
+    with pytest.raises(DeployRefused) as refused:
+        definitions.deploy_bundle(uow, files, path.name, SYSTEM)
+    assert refused.value.overridable and {p.element_id for p in refused.value.problems} >= {
+        "Flow_gw_verified_to_rectify"}
+    definitions.deploy_bundle(uow, definitions.bundle_for(path), path.name, SYSTEM)  # the shipped one passes
