@@ -106,6 +106,20 @@ def guide_pdf(code: str):
     })
 
 
+@bp.get("/guide/<code>/application-form.pdf")
+def application_form(code: str):
+    """The blank application form (申请表) of the matter, generated from its catalog entry: applicant's details,
+    the offered modes to tick and the materials list with form and copies."""
+    from documents.render import html_to_pdf
+
+    found = _guide(code)
+    pdf = html_to_pdf(render_template("public/application_form_print.html", **_context(found)))
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="application-form-{found.matter.code}.pdf"',
+        "Cache-Control": "no-cache",
+    })
+
+
 @bp.get("/guide/<code>/diagram.bpmn")
 def guide_diagram(code: str):
     catalog = _catalog()

@@ -77,6 +77,13 @@ def test_a_named_complaint_walks_to_its_reply_in_the_assigned_units_lane(world):
                                            "assigned_on": "2018-03-02"}, actors["regs1"])
         task = _ready(uow, reg.case_id)
         assert (task.spec_name, task.lane) == ("investigate_soil", "土壤处")
+        # an extension with the leadership's approval, like a matter's (services.clock.extend_deadline)
+        leader = Actor("leader1", roles=frozenset({"handler", "lead"}), unit_code="leadership",
+                       lanes=frozenset({"厅领导"}))
+        before = case.due_on
+        clock.extend_deadline(uow, reg.case_id, 5, "需要现场监测，经厅领导批准延长", leader)
+        with uow.reader() as r:
+            assert r.session.get(Case, reg.case_id).due_on == clock.calendar(r.session).add_working_days(before, 5)
         with uow.reader() as r:
             assert complaints.find(r.session, reg.reference, reg.lookup_code).stage == "investigation"
         cases.complete_task(uow, task.id, {"investigation_findings": "现场核查属实",

@@ -62,5 +62,9 @@ def test_the_guide_in_english_and_as_pdf(app):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
     assert "办事指南" in text and shipped_catalog().matter("m01").materials[0].name_zh in text.replace("\n", "")
+    form = client.get("/public/guide/m01/application-form.pdf")
+    assert form.status_code == 200 and form.mimetype == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(form.data)).pages).replace("\n", "")
+    assert "申请表" in text and all(i.name_zh[:8] in text for i in shipped_catalog().matter("m01").materials)
     assert client.get("/public/guide/m99").status_code == 404
     assert client.get("/public/guide/m99.pdf").status_code == 404
