@@ -48,6 +48,16 @@ def name_of(item: Any) -> str:
     return item.name_zh if _zh() else (getattr(item, "name_en", "") or item.name_zh)
 
 
+def lane_label(name: str) -> str:
+    """A step's unit (the lane's Chinese name) in the page's language."""
+    if _zh():
+        return name
+    try:
+        return _catalog().unit_by_name(name).name_en
+    except KeyError:
+        return name
+
+
 def limit_label(limit: Any) -> str:
     if limit is None or limit.value is None:
         return str(_l("No statutory limit for the department"))
@@ -83,7 +93,8 @@ def _guide(code: str) -> guide.Guide:
 def _context(found: guide.Guide) -> dict[str, Any]:
     return {
         "g": found, "m": found.matter, "settings": documents.settings(), "name_of": name_of,
-        "limit_label": limit_label, "run_once_month": run_once_month, "material_form": MATERIAL_FORM,
+        "limit_label": limit_label, "lane_label": lane_label, "run_once_month": run_once_month,
+        "material_form": MATERIAL_FORM,
         "excluded_kind": EXCLUDED_KIND, "report_type": REPORT_TYPE, "kind_label": KIND, "zh": _zh(),
     }
 
