@@ -16,7 +16,7 @@ from world import ROOT
 from services import cases, credit, definitions, spot_checks, users
 from services.actors import Actor, actor_for
 from services.credit_code import check_character
-from services.errors import Conflict, InvalidInput
+from services.errors import Conflict, Forbidden, InvalidInput
 from storage import audit
 from storage.models import AuditEvent, Case, CreditRecord, HumanTask, RegulatedEntity, SpotCheckItem, User
 from workflows.catalog import load_catalog
@@ -120,8 +120,10 @@ def test_an_inspection_walks_to_its_public_result_and_a_violation_becomes_a_cred
     assert (task.spec_name, task.lane) == ("record_inspection", "监察总队")
     cases.complete_task(uow, task.id, {"inspection_date": "2018-05-10", "inspection_record": "台账缺失，超期贮存",
                                        "inspection_result": "violation", "recorded_by": "jc1"}, actors["jc1"])
-    cases.complete_task(uow, ready().id, {"review_decision": "confirm", "reviewed_by": "jc2",
-                                          "reviewed_on": "2018-05-11"}, actors["jc2"])
+    review = {"review_decision": "confirm", "reviewed_by": "jc2", "reviewed_on": "2018-05-11"}
+    with pytest.raises(Forbidden):  # the second inspector reviews, not the one who recorded
+        cases.complete_task(uow, ready().id, review, actors["jc1"])
+    cases.complete_task(uow, ready().id, review, actors["jc2"])
     task = ready()
     assert task.role == "lead"
     cases.complete_task(uow, task.id, {"public_summary": "超期贮存危险废物，已立案查处", "approved_by": "jc_lead",

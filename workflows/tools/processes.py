@@ -139,8 +139,8 @@ def p03() -> Diagram:
            ui="inspection_record.uischema.json",
            doc="两名执法检查人员共同到场检查（出示执法证件），如实填写检查记录和初步结论；发现问题的写明事实和依据。")
     d.user("review_inspection", "复核检查记录", CORPS, 3, form="inspection_review.json",
-           ui="inspection_review.uischema.json",
-           doc="第二名检查人员复核检查记录：同意的确认，不同意的写明意见后退回重新检查。")
+           ui="inspection_review.uischema.json", props={"differentFrom": "record_inspection"},
+           doc="第二名检查人员复核检查记录（不得由填写检查记录的人员复核）：同意的确认，不同意的写明意见后退回重新检查。")
     d.xor("gw_review", "复核意见？", CORPS, 4)
     d.user("approve_result", "审定并公开结果", CORPS, 5, form="inspection_result.json",
            ui="inspection_result.uischema.json", props={"role": "lead"},
