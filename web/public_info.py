@@ -71,13 +71,17 @@ def run_once_month(matter: Any) -> str:
 
 def information_column() -> list[dict[str, Any]]:
     """One row per catalog matter for the information column on /public/."""
+    from services.reminders import run_once_status
+
     catalog = _catalog()
     with reader() as r:
-        guides = [guide.guide_for(r.session, catalog, m.code) for m in catalog.matters]
+        rows = [(guide.guide_for(r.session, catalog, m.code), run_once_status(r.session, m)) for m in catalog.matters]
     return [
-        {"guide": g, "matter": g.matter, "zero_trip": g.fewest_trips == 0, "run_once": g.fewest_trips <= 1,
+        {"guide": g, "matter": g.matter, "zero_trip": g.fewest_trips == 0, "status": status,
+         # the share of finished cases that met run-once (the supervisors' rollout rule), when there are any
+         "met_share": round(100 * (1 - status.multi_trip_share)) if status.counted_cases else None,
          "online": any(mode.channel == "online" for mode in g.modes)}
-        for g in guides
+        for g, status in rows
     ]
 
 

@@ -30,7 +30,13 @@ def test_the_information_column_lists_every_matter_with_its_guide(app):
     for matter in shipped_catalog().matters:
         assert f'data-code="{matter.code}"' in page
         assert f'href="/public/guide/{matter.code}"' in page
-    assert page.count('class="badge run-once-status"') == len(shipped_catalog().matters)
+    assert page.count("run-once-status") == len(shipped_catalog().matters)
+    assert "已实现“只跑一次”" not in page  # nothing deployed yet: no matter has reached run-once
+    path = ROOT / "workflows" / "m11_eia_post_assessment_filing.bpmn"
+    deploy_bundle(uow_for(app), bundle_for(path), path.name, Actor.system("test"))
+    page = app.test_client().get("/public/").get_data(as_text=True)
+    entry = page[page.index('data-code="m11"'):]
+    assert entry.index("已实现“只跑一次”") < entry.index("</li>")
 
 
 def test_the_guide_shows_the_catalogs_materials_limits_and_the_deployed_steps(app):
