@@ -14,7 +14,7 @@ Pure over its inputs (``build_guide``); ``guide_for`` reads the deployed version
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from engine.expressions import BPMN_NS
 from engine.xml_safety import load_xml
 from services import trips
 from services.definitions import bundle_for
-from storage.models import ProcessDefinition
+from storage.models import MatterSetting, ProcessDefinition
+from workflows.catalog import Limit
 
 # 《行政许可法》第五十八条: licensing is free unless a law or administrative regulation says otherwise; none of the
 # catalog's matters names a fee.
@@ -195,14 +196,37 @@ def deployed_files(session: Session, process_id: str) -> tuple[dict[str, bytes],
 
 
 def guide_for(session: Session, catalog: Any, code: str) -> Guide:
-    """The guide of matter ``code`` (KeyError when the catalog has no such matter)."""
+    """The guide of matter ``code`` (KeyError when the catalog has no such matter), with what the administrator
+    set over the catalog: the promised limit the clock counts and the unit that handles the matter."""
     matter = catalog.matter(code)
     deployed = deployed_files(session, matter.process_id)
     if deployed is not None:
         files, version, main_file = deployed
-        return build_guide(catalog, matter, files, version=version, main_file=main_file)
-    path: Path = catalog.diagram_path(matter)
-    return build_guide(catalog, matter, bundle_for(path), main_file=path.name)
+        found = build_guide(catalog, matter, files, version=version, main_file=main_file)
+    else:
+        path: Path = catalog.diagram_path(matter)
+        found = build_guide(catalog, matter, bundle_for(path), main_file=path.name)
+    return _with_settings(session, catalog, found)
+
+
+def _with_settings(session: Session, catalog: Any, found: Guide) -> Guide:
+    from services import clock
+
+    changes: dict[str, Any] = {}
+    setting = session.get(MatterSetting, found.matter.code)
+    if setting is not None and setting.promised_value and setting.promised_unit:
+        # services.clock uses this promise for every case accepted from now on, whatever the report type
+        promised = Limit(setting.promised_value, setting.promised_unit, note="")
+        changes["promised"] = promised
+        changes["limits_by_report_type"] = tuple((rt, st, promised) for rt, st, _ in found.limits_by_report_type)
+    unit = clock.handling_unit(session, found.matter.code)
+    if unit and unit != found.matter.responsible_unit:
+        try:
+            row = catalog.unit(unit)
+            changes.update(unit_name_zh=row.name_zh, unit_name_en=row.name_en)
+        except KeyError:
+            pass
+    return replace(found, **changes) if changes else found
 
 
 def diagram_xml(session: Session, catalog: Any, code: str) -> bytes:

@@ -56,6 +56,18 @@ def test_the_guide_shows_the_catalogs_materials_limits_and_the_deployed_steps(ap
     assert "审批决定（厅务会）".encode() in client.get("/public/guide/m03/diagram.bpmn").data
 
 
+def test_the_guide_shows_the_promise_and_the_owner_the_administrator_set(app):
+    from services import clock, users
+
+    users.ensure_units(uow_for(app), [("ecology", "生态处", "Ecology Division")], Actor.system("test"))
+    before = app.test_client().get("/public/guide/m11").get_data(as_text=True)
+    assert 'id="guide-promised">5个工作日' in before and 'id="guide-unit">法规处' in before
+    clock.save_matter_setting(uow_for(app), "m11", actor=Actor.system("test"), promised_value=3,
+                              promised_unit="working_days", owner_unit_code="ecology")
+    after = app.test_client().get("/public/guide/m11").get_data(as_text=True)
+    assert 'id="guide-promised">3个工作日' in after and 'id="guide-unit">生态处' in after
+
+
 def test_the_guide_in_english_and_as_pdf(app):
     from pypdf import PdfReader
 
