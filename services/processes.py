@@ -10,8 +10,11 @@ from __future__ import annotations
 import copy
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import runtime
@@ -91,3 +94,26 @@ def start_process(
                                 "definition": label, "data": start_data})
         uow.commit()
         return Registration(case.id, case.reference, case.lookup_code)
+
+
+@dataclass(frozen=True)
+class ProcessLoad:
+    code: str
+    name_zh: str
+    name_en: str
+    open: int
+    overdue: int  # open cases past their due date (the clock's statutory date)
+
+
+def open_load(session: Session, on: date | None = None) -> list[ProcessLoad]:
+    """Open and overdue cases of each of the department's processes (the supervisors' overview)."""
+    from workflows.processes import shipped_processes
+
+    on = on or clock.today()
+    counts = {code: (total, overdue) for code, total, overdue in session.execute(
+        select(Case.matter_code, func.count(Case.id), func.count(Case.id).filter(Case.due_on < on))
+        .where(Case.matter_code.in_([p.code for p in shipped_processes().processes]),
+               Case.status.in_(("active", "incident")))
+        .group_by(Case.matter_code)).all()}
+    return [ProcessLoad(p.code, p.name_zh, p.name_en, *counts.get(p.code, (0, 0)))
+            for p in shipped_processes().processes]

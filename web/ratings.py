@@ -15,7 +15,7 @@ from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from forms.widgets import choices
-from services import ratings
+from services import processes, ratings
 from services.actors import Actor
 from services.errors import ServiceError
 from storage.models import Case, Unit
@@ -186,9 +186,11 @@ def supervisor_figures():
         by_matter = ratings.aggregates(r.session, "matter")
         by_unit = ratings.aggregates(r.session, "unit")
         open_rows = ratings.open_rectifications(r.session)
+        load = processes.open_load(r.session)
     matters, units = _names()
     only = request.args.get("show") == "overdue"
     rows = [row for row in open_rows if row.overdue] if only else open_rows
     return render_template("ratings/figures.html", by_matter=by_matter, by_unit=by_unit, matters=matters,
                            units=units, staff=True, open_rows=rows, overdue_only=only,
-                           overdue_count=sum(1 for row in open_rows if row.overdue), level_label=LEVEL)
+                           overdue_count=sum(1 for row in open_rows if row.overdue), level_label=LEVEL,
+                           load=load, zh=current_language() == "zh_CN")

@@ -74,6 +74,7 @@ def test_the_applicant_rates_a_closed_case_once_and_follows_the_rectification(ap
     login(sup, "supervisor1")
     listing = sup.get("/supervisor/ratings").get_data(as_text=True)
     assert rect.reference in listing and reg.reference in listing
+    assert re.search(r'<tr data-code="p01"><td>差评整改</td><td>1</td><td>0</td>', listing)
 
 
 def test_the_window_opens_the_rating_page_for_an_applicant(app):
