@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -86,6 +86,18 @@ def index():
         rows = credit.listing(r.session, me, code=code or None)
     return render_template("credit/index.html", rows=rows, form=form, code=code, today=clock.today(),
                            may_record=me.has_role("lead", "admin")), status
+
+
+@bp.get("/check")
+@roles_required("window", "handler", "lead", "supervisor")
+def check():
+    """The unexpired records of a credit code as JSON, for the window's registration form (web/static/credit.js)."""
+    code = (request.args.get("code") or "").strip().upper()[:18]
+    with reader() as r:
+        rows = credit.active_for(r.session, code, actor()) if len(code) == 18 else []
+    return jsonify({"records": [
+        {"kind": credit_kind_label(row.kind), "finding": row.finding, "source": row.source,
+         "recorded_on": row.recorded_on.isoformat(), "expires_on": row.expires_on.isoformat()} for row in rows]})
 
 
 @bp.get("/export.csv")

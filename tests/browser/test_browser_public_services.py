@@ -6,7 +6,7 @@ inspection corps' lead and published. SQLite only: the rules run on both backend
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -163,4 +163,22 @@ def test_guide_rating_complaint_and_draw_at_phone_width(live, phone, browser, tm
     assert page.locator(".spot-item").count() == 2
     _fits(page)
     _shot(page, "draw-public")
+    # -- the window sees a credit record while typing the code at registration --------------------------------
+    from services import credit
+
+    today = date.today()
+    credit.record(uow, credit.NewRecord(code(3), "吉林某化工有限公司", "false_materials", "伪造监测报告",
+                                        "2018M02000012", today, today + timedelta(days=700)),
+                  Actor("soil_lead", roles=frozenset({"lead"})))
+    window = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    window.goto(f"{base}/login")
+    window.fill("#username", "window1")
+    window.fill("#password", demo.DEMO_PASSWORD)
+    window.press("#password", "Enter")
+    window.goto(f"{base}/cases/new")
+    window.fill("#applicant_credit_code", code(3))
+    window.wait_for_selector("#credit-check #credit-records")
+    assert "伪造监测报告" in window.inner_text("#credit-check")
+    _shot(window, "credit-at-registration")
+    window.context.close()
     desk.context.close()

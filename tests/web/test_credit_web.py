@@ -42,7 +42,12 @@ def test_staff_see_the_applicants_credit_record_and_applicants_never_do(app):
     login(staff, "window1")
     page = staff.get(f"/cases/{reg.case_id}").get_data(as_text=True)
     assert 'id="credit-records"' in page and "伪造监测报告" in page
+    checked = staff.get(f"/credit/check?code={CODE.lower()}").get_json()
+    assert [r["finding"] for r in checked["records"]] == ["伪造监测报告"]
+    shown = staff.post("/cases/new", data={"applicant_credit_code": CODE}).get_data(as_text=True)
+    assert 'id="credit-records"' in shown  # the registration form, re-shown with its errors, shows the record
     public = app.test_client()
+    assert public.get(f"/credit/check?code={CODE}").status_code in (302, 401)
     public.post("/public/track", data={"reference": reg.reference, "lookup_code": reg.lookup_code})
     for url in (f"/public/case/{reg.reference}", "/public/", "/public/ratings"):
         assert "伪造监测报告" not in public.get(url).get_data(as_text=True)
