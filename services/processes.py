@@ -29,6 +29,14 @@ from services.uow import UnitOfWork
 from storage.models import Case
 
 
+def is_application(matter_code: str) -> bool:
+    """A case of one of the catalog's matters (an application), not of the department's own processes: only those
+    are looked up by applicants, rated and counted in the registry."""
+    from workflows.catalog import shipped_catalog
+
+    return any(m.code == matter_code for m in shipped_catalog().matters)
+
+
 def process_of(code: str) -> Any:
     from workflows.processes import shipped_processes
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from services import audit_log, clock
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
-from services.processes import start_process
+from services.processes import is_application, start_process
 from services.uow import UnitOfWork
 from storage.models import Case, Rating
 from storage.types import utcnow
@@ -83,7 +83,7 @@ def existing(session: Session, case_id: int) -> Rating | None:
 
 
 def may_rate_online(case: Case) -> bool:
-    return case.status in CLOSED and case.matter_code.startswith("m")
+    return case.status in CLOSED and is_application(case.matter_code)
 
 
 def rate(
@@ -100,7 +100,7 @@ def rate(
     text = (comment or "").strip() or None
     with uow.reader() as r:
         case = r.session.get(Case, case_id)
-        if case is None or not case.matter_code.startswith("m"):  # only the matters' cases are rated
+        if case is None or not is_application(case.matter_code):  # only applications are rated
             raise NotFound(N_("Case %(id)s does not exist."), id=case_id)
         if channel == "online" and case.status not in CLOSED:
             raise Conflict(N_("A case is rated online once it is closed."))

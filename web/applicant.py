@@ -33,6 +33,7 @@ from forms.widgets import FileRefField, Optional, Required, choices
 from services import cases, file_types, files, lookup_guard, materials
 from services.actors import Actor
 from services.errors import ServiceError
+from services.processes import is_application
 from storage.models import Case, HumanTask
 from web import labels, uploads
 from web.common import reader, show_refusal, uow
@@ -360,7 +361,7 @@ def find_case(reference: str, code: str) -> CaseStatus | None:
         stored = case.lookup_code.upper() if case is not None else _DUMMY_CODE
         matches = hmac.compare_digest(stored.encode(), code.encode())
         # the department's own processes (complaints: /public/complaints/track) are not applications
-        if case is None or not matches or not case.matter_code.startswith("m"):
+        if case is None or not matches or not is_application(case.matter_code):
             return None
         tasks = list(
             s.execute(

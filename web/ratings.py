@@ -18,6 +18,7 @@ from forms.widgets import choices
 from services import processes, ratings
 from services.actors import Actor
 from services.errors import ServiceError
+from services.processes import is_application
 from storage.models import Case, Unit
 from web.common import actor, reader, roles_required, show_refusal, uow
 from web.i18n import current_language
@@ -122,7 +123,7 @@ def window_lookup():
     if form.validate_on_submit():
         with reader() as r:
             case = r.session.execute(select(Case).where(Case.reference == form.reference.data)).scalar_one_or_none()
-        if case is not None and case.matter_code.startswith("m"):
+        if case is not None and is_application(case.matter_code):
             return redirect(url_for("ratings.rate_at_window", reference=case.reference))
         form.reference.errors = [*form.reference.errors, _("No case has this reference number.")]
         status = 404
@@ -137,7 +138,7 @@ def rate_at_window(reference: str):
     with reader() as r:
         case = r.session.execute(select(Case).where(Case.reference == reference.strip().upper())
                                  ).scalar_one_or_none()
-        if case is None or not case.matter_code.startswith("m"):
+        if case is None or not is_application(case.matter_code):
             abort(404)
         done_before = ratings.existing(r.session, case.id)
     form = rating_form_class("window")()

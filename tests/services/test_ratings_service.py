@@ -147,18 +147,20 @@ def test_two_simultaneous_poor_ratings_make_one_rating_and_one_rectification(wor
     results: list[object] = []
 
     def submit() -> None:
-        try:
-            with clock.frozen(START):  # each request has its own unit of work, as each web request does
-                results.append(ratings.rate(UnitOfWork(uow.session_factory), case_id, channel="online", level=2,
-                                            indicators=ONLINE, comment="等太久", actor=applicant))
+        try:  # each request has its own unit of work, as each web request does
+            results.append(ratings.rate(UnitOfWork(uow.session_factory), case_id, channel="online", level=2,
+                                        indicators=ONLINE, comment="等太久", actor=applicant))
         except Conflict as err:
             results.append(err)
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # one frozen clock around both threads: clock.frozen sets a process-wide source, and nested entries from two
+    # threads would restore each other's
+    with clock.frozen(START):
+        threads = [threading.Thread(target=submit) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert sorted(type(x).__name__ for x in results) == ["Conflict", "Rated"]
     with uow.reader() as r:
         assert len(r.session.execute(select(Rating)).all()) == 1
