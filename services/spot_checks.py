@@ -95,6 +95,12 @@ def digest_of(drawn: list[Drawn]) -> str:
 
 # -- registry and roster ---------------------------------------------------------------------------------------
 
+def _matter_codes() -> list[str]:
+    from workflows.catalog import shipped_catalog
+
+    return [m.code for m in shipped_catalog().matters]
+
+
 def sync(uow: UnitOfWork, now: Any = None) -> int:
     """Scheduler job: entities from completed permits and filings; credit findings from inspections that found a
     violation. Idempotent; returns how many rows were new."""
@@ -106,7 +112,7 @@ def sync(uow: UnitOfWork, now: Any = None) -> int:
         rows = session.execute(
             select(Case.id, Case.applicant_credit_code, Case.applicant_name, Case.matter_code)
             .where(Case.status == "completed", Case.outcome.in_(RESULT_OUTCOMES),
-                   Case.applicant_credit_code.is_not(None), Case.matter_code.like("m%"))
+                   Case.applicant_credit_code.is_not(None), Case.matter_code.in_(_matter_codes()))
             .order_by(Case.id)
         ).all()
         for case_id, code, name, matter in rows:

@@ -137,3 +137,22 @@ def test_an_inspection_walks_to_its_public_result_and_a_violation_becomes_a_cred
         assert (row.credit_code, row.kind, row.source_case_id) == (code(1), "inspection_failure", case_id)
         assert credit.active_for(r.session, code(1), actors["jc1"], row.recorded_on)
         assert r.session.execute(select(SpotCheckItem.inspection_case_id)).scalar_one() == case_id
+
+
+def test_the_registry_fills_from_completed_permits_and_filings(world):
+    """A filing that ended filed makes its holder a regulated entity of that matter type, once."""
+    uow, _actors = world
+    with uow:
+        uow.session.add(Case(reference="2018M11000001", lookup_code="ABCD1234", matter_code="m11", definition_id=1,
+                             status="completed", outcome="filed", applicant_name="吉林某公司",
+                             applicant_credit_code=code(7), channel="online", delivery_mode="online", state="",
+                             serializer_version="x", version=1, created_by="t"))
+        uow.session.add(Case(reference="2018M11000002", lookup_code="ABCD1235", matter_code="m11", definition_id=1,
+                             status="completed", outcome="returned", applicant_name="另一公司",
+                             applicant_credit_code=code(8), channel="online", delivery_mode="online", state="",
+                             serializer_version="x", version=1, created_by="t"))
+        uow.commit()
+    assert spot_checks.sync(uow) == 1 and spot_checks.sync(uow) == 0
+    with uow.reader() as r:
+        [entity] = r.session.execute(select(RegulatedEntity)).scalars()
+        assert (entity.credit_code, entity.entity_type, entity.source) == (code(7), "m11", "case")
