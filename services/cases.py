@@ -512,6 +512,7 @@ def complete_task(
         conflict = completion_conflict(task, case, actor)
         if conflict is not None:
             raise conflict
+        _check_four_eyes(session, case, task.spec_name, actor)
         seen, was_accepted, was_status = case.version, case.accepted_on is not None, case.status
         title, form_name, spec_name = task.title, task.form, task.spec_name
         if expected_version is not None and expected_version != seen:
@@ -561,6 +562,25 @@ def complete_task(
         result = CommandResult(case.id, version, case.status, new_ids, issued)
     document_rendering.after_commit(uow, [d.id for d in issued])
     return result
+
+
+FOUR_EYES = "differentFrom"  # user-task property: the id of an earlier task of the case another person did
+
+
+def _check_four_eyes(session: Session, case: Case, spec_name: str, actor: Actor) -> None:
+    """A task marked ``differentFrom=<task id>`` (the second inspector's review of the first one's record) is not
+    completed by whoever completed that task last in this case."""
+    spec = compiled(case.definition).human_tasks.get(spec_name)
+    other = spec.properties.get(FOUR_EYES) if spec is not None else None
+    if not other or actor.user_id is None:
+        return
+    last = session.execute(
+        select(HumanTask.completed_by, HumanTask.title)
+        .where(HumanTask.case_id == case.id, HumanTask.spec_name == other, HumanTask.state == "completed")
+        .order_by(HumanTask.completed_at.desc()).limit(1)
+    ).first()
+    if last is not None and last.completed_by == actor.user_id:
+        raise Forbidden(N_("Another person than the one who did “%(step)s” must do this step."), step=last.title)
 
 
 def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> None:

@@ -226,8 +226,16 @@ def catalog():
 
 
 def _matter(code: str):
+    """The catalog's matter, or the department's own process (workflows/processes.toml: rectification of a poor
+    rating, …), whose cases run against its limit like a matter's; None for an unknown code."""
     try:
         return catalog().matter(code)
+    except KeyError:
+        pass
+    from workflows.processes import shipped_processes
+
+    try:
+        return shipped_processes().process(code)
     except KeyError:
         return None
 
@@ -346,7 +354,8 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     case.supplement_notices = facts.supplement_notices or case.supplement_notices
     acceptance_clock(session, case, facts, matter, on)
     if case.accepted_on is None:
-        filing = matter is not None and matter.kind == "filing" and case.status == "active"
+        # a filing, and the department's own processes, have no acceptance step: the clock starts with the case
+        filing = matter is not None and matter.kind in ("filing", "process") and case.status == "active"
         if facts.accepted or filing:
             # 行政许可法 Art.32: an application not answered within 5 working days counts as accepted on receipt
             case.accepted_on = case.deemed_accepted_on if facts.accepted and case.deemed_accepted_on else on

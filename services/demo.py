@@ -26,6 +26,10 @@ DEMO_USERS: tuple[tuple[str, str, str | None, tuple[str, ...]], ...] = (
     ("radiation1", "辐射站 郑涛", "辐射站", ("handler",)),
     ("solidwaste1", "固废中心 冯磊", "固废中心", ("handler",)),
     ("regs1", "法规处 何静", "法规处", ("handler", "lead")),
+    # 监察总队: the inspections of the 双随机 spot checks (workflows/p03_inspection.bpmn)
+    ("corps1", "监察总队 高原", "监察总队", ("handler",)),
+    ("corps2", "监察总队 钱进", "监察总队", ("handler",)),
+    ("corps_lead", "监察总队 韩队长", "监察总队", ("handler", "lead")),
     ("leader1", "厅领导 张副厅长", "厅领导", ("handler", "lead")),
     ("supervisor1", "督查 马明", None, ("supervisor",)),
     ("designer1", "流程设计 林晓", None, ("designer",)),
@@ -53,4 +57,21 @@ def seed(uow: UnitOfWork, workflows_dir: Path) -> list[str]:
             unit_code=code_by_name.get(unit_name) if unit_name else None, actor=actor,
         )
         made.append(username)
+    _seed_roster(uow, actor)
     return made
+
+
+# The inspection corps' roster for the 双随机 draws (执法证号 are made up for the demo).
+DEMO_INSPECTORS = (("高原", "JL-JC-2018-001"), ("钱进", "JL-JC-2018-002"), ("韩冬", "JL-JC-2018-003"),
+                   ("孟雪", "JL-JC-2018-004"))
+
+
+def _seed_roster(uow: UnitOfWork, actor: Actor) -> None:
+    from services import spot_checks
+    from storage.models import Inspector
+
+    with uow.reader() as r:
+        if r.session.execute(select(Inspector.id).limit(1)).first() is not None:
+            return
+    for name, badge in DEMO_INSPECTORS:
+        spot_checks.add_inspector(uow, name, badge, "inspection_corps", actor)

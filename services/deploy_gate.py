@@ -8,8 +8,10 @@
     catalog's clock and trip rules depend on — are exactly what the scenarios exercise.
 
 Problems carry the file and element id so that the designer page marks them on the diagram; messages are
-bilingual (Chinese first), like the engine's. Processes that are not catalog matters (a designer's new
-process) have no start data or scenarios of their own and are not gated.
+bilingual (Chinese first), like the engine's. The department's own processes (workflows/processes.toml:
+rectification, complaints, inspections) get check (a) with the start data their services give
+(``PROCESS_START_VARIABLES``); they have no scenario table. Other processes (a designer's new process) have no start
+data of their own and are not gated.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ SCENARIO_GRACE = 15.0  # the worker's own deadline is this much later (the suite
 # Start data every case gets from services.cases.register_case, and what some matters add.
 START_VARIABLES = ("matter_code", "applicant", "channel", "delivery_mode", "registered_on")
 REPORT_TYPE_VARIABLE = "report_type"  # matters whose limits depend on the EIA document type
+# What services.processes.start_process and its callers (ratings, complaints, spot_checks) put into a case.
+PROCESS_START_VARIABLES = {
+    "p01": ("matter_code", "started_on", "rating", "rated_case"),
+    "p02": ("matter_code", "started_on", "complaint"),
+    "p03": ("matter_code", "started_on", "inspection"),
+}
 
 
 @dataclass(frozen=True)
@@ -169,16 +177,35 @@ _RESULTS_MAX = 128
 def problems_for(
     digest: str, files: Mapping[str, bytes], main_file: str, compiled: CompiledProcess
 ) -> list[GateProblem]:
-    """Everything the gate finds for this version of a catalog matter ([] when it passes or is not gated)."""
+    """Everything the gate finds for this version of a catalog matter or a department's process ([] when it
+    passes or is not gated)."""
     matter = catalog_matter(compiled.process_id)
     if matter is None:
-        return []
+        return process_problems(digest, files, compiled)
     cached = _RESULTS.get(digest)
     if cached is None:
         cached = data_flow_problems(files, compiled, matter) + scenario_problems(files, main_file, compiled, matter)
         _RESULTS[digest] = cached
         while len(_RESULTS) > _RESULTS_MAX:
             _RESULTS.popitem(last=False)
+    return list(cached)
+
+
+def process_problems(digest: str, files: Mapping[str, bytes], compiled: CompiledProcess) -> list[GateProblem]:
+    """Check (a) for a department's own process; [] for a process that is neither a matter nor one of those."""
+    from workflows.processes import shipped_processes
+
+    process = shipped_processes().by_process_id(compiled.process_id)
+    if process is None:
+        return []
+    cached = _RESULTS.get(digest)
+    if cached is None:
+        start = set(PROCESS_START_VARIABLES.get(process.code, ("matter_code", "started_on")))
+        cached = [
+            GateProblem(KIND_DATA_FLOW, p.message_zh, p.message_en, p.filename, p.element_id, p.line)
+            for p in check_data_flow(files, compiled.process_id, start_variables=start, form_fields=form_fields)
+        ]
+        _RESULTS[digest] = cached
     return list(cached)
 
 

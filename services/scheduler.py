@@ -72,7 +72,7 @@ def fire_timers(uow: UnitOfWork, now: datetime | None = None) -> int:
 
 def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     """The jobs with their settings from ``config`` (app config) or the environment."""
-    from services import document_rendering, mailer, reminders
+    from services import document_rendering, mailer, reminders, spot_checks
 
     policy = reminders.ReminderPolicy.from_config(config)
     reminders.configure(policy)
@@ -83,6 +83,8 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
         Job("rollout", 3600.0, lambda uow, now: reminders.check_rollout(uow, now, policy)),
         # documents whose issuing process stopped before it rendered their PDF (services.document_rendering)
         Job("documents", 30.0, lambda uow, now: document_rendering.sweep(uow, now)),
+        # 双随机一公开: the registry from completed permits and filings, credit findings from inspections
+        Job("spot_checks", 300.0, spot_checks.sync),
     ]
     if mail.enabled:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))

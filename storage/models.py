@@ -555,3 +555,132 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---- public services of the reform: 好差评 (migration 0012_public) ----------------------------------------------
+
+
+class Rating(Base):
+    """The applicant's rating (政务服务“好差评”) of one case, at most one per case (the unique case_id). A level of
+    不满意 or 非常不满意 starts a rectification case (workflows/p01_rectification.bpmn), linked here."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    matter_code: Mapped[str] = mapped_column(String(10), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(40), index=True)  # the unit handling the matter then
+    channel: Mapped[str] = mapped_column(String(10))  # online (by look-up code) | window (the clerk's page)
+    level: Mapped[int] = mapped_column(Integer)  # 5 非常满意 … 1 非常不满意
+    indicators: Mapped[dict[str, int]] = mapped_column(JSON)  # indicator code → 1..5
+    comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recorded_by: Mapped[str] = mapped_column(String(80))  # "applicant" online, the clerk's user name at the window
+    rectification_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+# ---- credit records (信用记录) and 双随机一公开 spot checks (migration 0012_public) ----------------------------
+
+
+class CreditRecord(Base):
+    """A finding the law ties to credit, recorded against a unified social credit code: shown to staff at the
+    window and in the review of an application until it expires, never to other applicants. ``source_key`` makes
+    a finding derived from a case (an inspection's violation) recorded once."""
+
+    __tablename__ = "credit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    subject_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))  # false_materials | deception | inspection_failure | other
+    finding: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))  # e.g. the case reference, the decision's number
+    source_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    source_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    recorded_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date, index=True)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RegulatedEntity(Base):
+    """The registry of regulated entities for 双随机 spot checks: from completed permits and filings, and imports."""
+
+    __tablename__ = "regulated_entities"
+    __table_args__ = (UniqueConstraint("credit_code", "entity_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    entity_type: Mapped[str] = mapped_column(String(40), index=True)  # the matter code, or a type of the import
+    address: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(20))  # case | import
+    source_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Inspector(Base):
+    """The roster of law-enforcement inspectors by unit (执法检查人员名录)."""
+
+    __tablename__ = "inspectors"
+    __table_args__ = (UniqueConstraint("unit_code", "badge"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    badge: Mapped[str] = mapped_column(String(40))  # 执法证号: the stable key the draw ranks
+    unit_code: Mapped[str] = mapped_column(String(40), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SpotCheckPlan(Base):
+    """A 双随机 spot-check plan: which entities (type), how many (count or share), when, and the seed announced
+    before the draw, so that anyone can re-run it."""
+
+    __tablename__ = "spot_check_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    inspector_unit: Mapped[str] = mapped_column(String(40))
+    sample_count: Mapped[int | None] = mapped_column(Integer)
+    sample_share: Mapped[int | None] = mapped_column(Integer)  # percent
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    seed: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpotCheckDraw(Base):
+    """One draw of a plan (round 1, and a redraw only with a reason: both stay, both are public and audited).
+    ``candidates`` is the registry as drawn from (credit codes in order), ``digest`` the SHA-256 of the result."""
+
+    __tablename__ = "spot_check_draws"
+    __table_args__ = (UniqueConstraint("plan_id", "round"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("spot_check_plans.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[list[str]] = mapped_column(JSON)
+    inspectors: Mapped[list[str]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)  # why a redraw was made (None for round 1)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    drawn_by: Mapped[str] = mapped_column(String(80))
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SpotCheckItem(Base):
+    """One drawn entity with its two inspectors and the inspection case that checks it."""
+
+    __tablename__ = "spot_check_items"
+    __table_args__ = (UniqueConstraint("draw_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draw_id: Mapped[int] = mapped_column(ForeignKey("spot_check_draws.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("regulated_entities.id"))
+    inspector1_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id"))
+    inspector2_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id"))
+    inspection_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))

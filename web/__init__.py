@@ -63,6 +63,21 @@ def register(app: Flask) -> None:
     from web import applicant_case
 
     app.register_blueprint(applicant_case.bp)  # the applicant's case: notice, supplements online, downloads
+    from web import public_info
+
+    app.register_blueprint(public_info.bp)  # the information column's service guides (办事指南), page and PDF
+    from web import ratings as ratings_web
+
+    app.register_blueprint(ratings_web.bp)  # 好差评: rating online and at the window, public figures, supervisors
+    from web import complaints as complaints_web
+
+    app.register_blueprint(complaints_web.bp)  # 投诉举报: the public form and the follow-up by reference and code
+    from web import credit as credit_web
+
+    app.register_blueprint(credit_web.bp)  # credit records: staff panels, the supervisors' list and export
+    from web import spot_checks as spot_checks_web
+
+    app.register_blueprint(spot_checks_web.bp)  # 双随机一公开: public results; registry, roster, plans, draws
     from web import admin
 
     app.register_blueprint(admin.bp)  # /admin/: holiday notices, flagged cases, incidents, matter settings

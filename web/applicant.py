@@ -33,6 +33,7 @@ from forms.widgets import FileRefField, Optional, Required, choices
 from services import cases, file_types, files, lookup_guard, materials
 from services.actors import Actor
 from services.errors import ServiceError
+from services.processes import is_application
 from storage.models import Case, HumanTask
 from web import labels, uploads
 from web.common import reader, show_refusal, uow
@@ -171,8 +172,11 @@ class OnlineApplicationForm(FlaskForm):
 
 @bp.get("/")
 def index():
+    from web.public_info import information_column, run_once_month
+
     rows = [(m, online_delivery_modes(m)) for m in online_matters()]
-    return render_template("applicant/index.html", rows=rows, matter_name=matter_name)
+    return render_template("applicant/index.html", rows=rows, matter_name=matter_name,
+                           column=information_column(), run_once_month=run_once_month)
 
 
 MATERIAL_PREFIX = "material__"
@@ -356,7 +360,8 @@ def find_case(reference: str, code: str) -> CaseStatus | None:
         case = s.execute(select(Case).where(Case.reference == reference)).scalar_one_or_none()
         stored = case.lookup_code.upper() if case is not None else _DUMMY_CODE
         matches = hmac.compare_digest(stored.encode(), code.encode())
-        if case is None or not matches:
+        # the department's own processes (complaints: /public/complaints/track) are not applications
+        if case is None or not matches or not is_application(case.matter_code):
             return None
         tasks = list(
             s.execute(

@@ -121,9 +121,11 @@ def case_page(reference: str):
     with reader() as r:
         names = files.names_for(r.session, [{"file_id": m.file_id, "sha256": ""} for m in view.own_files])
     from web.applicant import OUTCOME, _matter_name_by_code
+    from web.ratings import rating_summary
 
     return render_template(
         "applicant/case.html", view=view, form=form, file_rows=names, matter_label=_matter_name_by_code,
+        rating=rating_summary(case),
         outcome_label=lambda v: OUTCOME.get(v, v) if v else "",
         item_fields=uploads.file_fields(form) if form is not None else [],
         upload_limit=files.human_size(files.upload_limit(case.matter_code)),

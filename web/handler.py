@@ -100,6 +100,14 @@ def load_catalog_cached():
     return shipped_catalog()
 
 
+def process_choices() -> list[tuple[str, str]]:
+    """(code, name) of the department's own processes (workflows/processes.toml), in the user's language."""
+    from workflows.processes import shipped_processes
+
+    zh = current_language() == "zh_CN"
+    return [(p.code, p.name_zh if zh else p.name_en) for p in shipped_processes().processes]
+
+
 def matter_choices() -> list[tuple[str, str]]:
     """(code, name) of the catalog's matters, in the user's language."""
     catalog = load_catalog_cached()
@@ -589,6 +597,6 @@ def lane_label(name: str | None) -> str:
 def _nav() -> dict[str, Any]:
     return {
         "me": current_user,
-        "matter_name": lambda code: dict(matter_choices()).get(code, code),
+        "matter_name": lambda code: dict(matter_choices() + process_choices()).get(code, code),
         "lane_label": lane_label,
     }

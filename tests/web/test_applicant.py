@@ -115,7 +115,7 @@ def _cases(app) -> list[Case]:
 
 def test_only_matters_offered_online_are_listed(client):
     page = _text(client.get("/public/"))
-    assert '<html lang="zh-CN">' in page and "<h1>网上申请</h1>" in page
+    assert '<html lang="zh-CN">' in page and "<h1>信息公开栏</h1>" in page and "<h2>网上申请</h2>" in page
     listed = set(re.findall(r'href="/public/apply/(m\d\d)"', page))
     from workflows.catalog import load_catalog
 

@@ -100,7 +100,11 @@ def test_the_deploy_command_deploys_the_shipped_diagrams_and_refuses_a_broken_on
     runner = app.test_cli_runner()
     result = runner.invoke(args=["deploy"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("新版本 / new version") == 11
+    # the eleven matters and the department's own processes (workflows/processes.toml)
+    from workflows.processes import shipped_processes
+
+    assert result.output.count("新版本 / new version") == 11 + len(shipped_processes().processes)
+    assert all(f"{p.process_id} v1" in result.output for p in shipped_processes().processes)
     (tmp_path / "shared").mkdir()
     for path in (workflows_dir(app) / "shared").glob("*.bpmn"):
         (tmp_path / "shared" / path.name).write_bytes(path.read_bytes())

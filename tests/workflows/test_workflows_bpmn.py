@@ -17,12 +17,16 @@ SHARED = {"window_acceptance", "result_delivery"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def test_the_thirteen_diagrams_are_there():
+def test_the_thirteen_diagrams_and_the_departments_processes_are_there():
+    from workflows.processes import shipped_processes
+
     names = {str(f.relative_to(WORKFLOWS)) for f in FILES}
     assert {"shared/window_acceptance.bpmn", "shared/result_delivery.bpmn"} <= names
     matters = sorted(n for n in names if re.fullmatch(r"m\d\d_[a-z0-9_]+\.bpmn", n))
     assert [n[:3] for n in matters] == [f"m{i:02d}" for i in range(1, 12)], matters
-    assert len(names) == 13
+    processes = {p.diagram for p in shipped_processes().processes}  # workflows/processes.toml
+    assert processes <= names and all(re.fullmatch(r"p\d\d_[a-z0-9_]+\.bpmn", n) for n in processes)
+    assert len(names) == 13 + len(processes)
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)

@@ -10,13 +10,16 @@ from jsonschema import Draft202012Validator
 from xmlmodel import DELIVERY_MODE_RE, load
 
 from workflows.catalog import STEP_KINDS, CatalogError, load_catalog
+from workflows.processes import shipped_processes
 
 CAT = load_catalog()
 MATTERS = CAT.matters
 MIDS = [m.code for m in MATTERS]
 ACCEPTANCE = load(WORKFLOWS / "shared" / "window_acceptance.bpmn")
 DELIVERY = load(WORKFLOWS / "shared" / "result_delivery.bpmn")
-ALL_MODELS = [ACCEPTANCE, DELIVERY] + [load(CAT.diagram_path(m)) for m in MATTERS]
+PROCESSES = shipped_processes().processes  # the department's own processes (workflows/processes.toml)
+ALL_MODELS = [ACCEPTANCE, DELIVERY] + [load(CAT.diagram_path(m)) for m in MATTERS] + [
+    load(shipped_processes().diagram_path(p)) for p in PROCESSES]
 
 
 def test_eleven_matters_and_the_units_of_the_plan():
@@ -75,6 +78,14 @@ def test_responsible_unit_has_a_lane(matter):
         assert model.called_elements() == {"window_acceptance", "result_delivery"}
     else:
         assert model.called_elements() == {"result_delivery"}
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: p.code)
+def test_a_departments_process_has_its_units_lane_and_a_limit(process):
+    model = load(shipped_processes().diagram_path(process))
+    assert model.process_id == process.process_id
+    assert CAT.unit(process.unit).name_zh in {lane.get("name") for lane in model.lanes.values()}
+    assert process.limit.value > 0 and process.promised_for(None) == process.limit
 
 
 @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.process_id)
