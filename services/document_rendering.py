@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -243,3 +244,28 @@ def drain(timeout: float = 120.0) -> None:
     for future in _queue().pending():
         with contextlib.suppress(FutureTimeout):
             future.result(timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------------- pages
+
+_pages: OrderedDict[str, bytes] = OrderedDict()
+_pages_lock = threading.Lock()
+PAGES_CACHED = 64
+
+
+def page_pdf(html: str) -> tuple[bytes, str]:
+    """A printable page that is not an issued document (a service guide, a blank application form): its PDF
+    and sha256, made in an engine worker and kept by the page's content hash, so the public's repeated
+    downloads cost the web process nothing and a changed page (catalog, language) is made anew."""
+    key = hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
+    with _pages_lock:
+        hit = _pages.get(key)
+        if hit is not None:
+            _pages.move_to_end(key)
+    if hit is None:
+        hit = _pdf(html)
+        with _pages_lock:
+            _pages[key] = hit
+            while len(_pages) > PAGES_CACHED:
+                _pages.popitem(last=False)
+    return hit, hashlib.sha256(hit).hexdigest()

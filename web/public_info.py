@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import lazy_gettext as _l
 
+from engine.pool import JobFailed, PoolBusy, WorkerLost
 from services import documents, guide
 from web.common import reader
 from web.i18n import current_language
@@ -110,29 +111,34 @@ def guide_page(code: str):
 
 @bp.get("/guide/<code>.pdf")
 def guide_pdf(code: str):
-    from documents.render import html_to_pdf
-
     found = _guide(code)
-    html = render_template("public/guide_print.html", **_context(found))
-    pdf = html_to_pdf(html)
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="guide-{found.matter.code}.pdf"',
-        "Cache-Control": "no-cache",
-    })
+    return _pdf_response(render_template("public/guide_print.html", **_context(found)),
+                         f"guide-{found.matter.code}.pdf")
+
+
+def _pdf_response(html: str, filename: str) -> Response:
+    """The page as PDF, made in an engine worker and cached by content (services.document_rendering.page_pdf);
+    the engine being busy is a 503 with the usual message, never a wait on this thread's CPU."""
+    from services.document_rendering import page_pdf
+
+    try:
+        pdf, sha256 = page_pdf(html)
+    except (WorkerLost, JobFailed, PoolBusy):
+        abort(503)
+    response = Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff"})
+    response.set_etag(sha256)
+    return response.make_conditional(request)
 
 
 @bp.get("/guide/<code>/application-form.pdf")
 def application_form(code: str):
     """The blank application form (申请表) of the matter, generated from its catalog entry: applicant's details,
     the offered modes to tick and the materials list with form and copies."""
-    from documents.render import html_to_pdf
-
     found = _guide(code)
-    pdf = html_to_pdf(render_template("public/application_form_print.html", **_context(found)))
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="application-form-{found.matter.code}.pdf"',
-        "Cache-Control": "no-cache",
-    })
+    return _pdf_response(render_template("public/application_form_print.html", **_context(found)),
+                         f"application-form-{found.matter.code}.pdf")
 
 
 @bp.get("/guide/<code>/diagram.bpmn")
