@@ -86,3 +86,18 @@ def test_the_guide_in_english_and_as_pdf(app):
     assert "申请表" in text and all(i.name_zh[:8] in text for i in shipped_catalog().matter("m01").materials)
     assert client.get("/public/guide/m99").status_code == 404
     assert client.get("/public/guide/m99.pdf").status_code == 404
+
+
+def test_the_guide_pdf_is_made_once_in_an_engine_worker_and_revalidated_by_its_etag(app):
+    """Anyone may download a guide: its PDF is a job of the engine pool (never this thread's CPU), kept by the
+    page's content, and a browser holding it gets 304."""
+    from engine.pool import shared_pool
+
+    client = app.test_client()
+    jobs = shared_pool().stats["jobs"]
+    first = client.get("/public/guide/m02.pdf")
+    assert first.status_code == 200 and first.headers["ETag"]
+    again = client.get("/public/guide/m02.pdf")
+    assert again.data == first.data
+    assert shared_pool().stats["jobs"] - jobs <= 1  # made at most once (another test may have made it already)
+    assert client.get("/public/guide/m02.pdf", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
