@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
 from flask import render_template as render
+from flask import request
 from sqlalchemy import func, select
 
 from storage import audit
 from storage.models import AuditEvent, Case
 from web.common import reader, roles_required
 from web.inputs import page_number, parse_int
-
-bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
+from web.supervisor import bp
 
 PAGE_SIZE = 50
 
