@@ -27,7 +27,8 @@ def cases():
                   pages=max(1, -(-total // PAGE_SIZE)), search=search, query=query, problems=problems,
                   matters=catalog.matters, matter_names={m.code: m for m in catalog.matters},
                   units={u.code: u for u in catalog.units}, statuses=case_search.STATUSES,
-                  outcomes=case_search.OUTCOMES, sorts=list(case_search.SORTS))
+                  outcomes=case_search.OUTCOMES, sorts=list(case_search.SORTS),
+                  measure_labels=params.MEASURE_LABELS)
 
 
 @bp.get("/cases/<int:case_id>")

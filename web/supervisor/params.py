@@ -6,10 +6,32 @@ from __future__ import annotations
 from datetime import date
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from services import case_search, clock
 from services.statistics import MEASURES, Filters
+
+MEASURE_LABELS = {
+    "registered": _l("Registered"),
+    "accepted": _l("Accepted"),
+    "concluded": _l("Concluded"),
+    "timed": _l("Concluded with a statutory due date"),
+    "on_time": _l("Concluded on time"),
+    "late": _l("Concluded late"),
+    "promised": _l("Concluded with a promised due date"),
+    "early": _l("Concluded early"),
+    "open": _l("Open"),
+    "open_overdue": _l("Open and overdue"),
+    "overdue": _l("Overdue"),
+    "finished": _l("Ended (trips counted)"),
+    "run_once": _l("Run-once"),
+    "zero_trip": _l("Zero trips"),
+    "multi_trip": _l("More than one trip"),
+    "supplement": _l("Received a notice of missing materials"),
+    "second_notice": _l("Second notice of missing materials"),
+    "extended": _l("Time limit extended"),
+}
 
 
 class Problems(list):
