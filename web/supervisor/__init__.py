@@ -8,4 +8,4 @@ from flask import Blueprint
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
 
-from web.supervisor import audit, cases, dashboard, exports  # noqa: E402,F401  (routes register on import)
+from web.supervisor import audit, cases, dashboard, exports, matters  # noqa: E402,F401  (routes register on import)
