@@ -98,3 +98,18 @@ def test_supervisor_pages_are_for_supervisors(site):
     for url in ("/supervisor/dashboard", "/supervisor/dashboard.json", "/supervisor/cases",
                 f"/supervisor/cases/{ids['A']}", "/supervisor/export/cases.csv"):
         assert client.get(url).status_code == 403, url
+
+
+def test_escalations_to_supervisors_link_to_the_overdue_list(site):
+    from services.reminders import ESCALATE_STATUTORY
+    from storage.models import Reminder
+
+    app, client, ids = site
+    with uow_for(app) as uow:
+        uow.session.add(Reminder(key="case:b:escalate", kind="escalation_supervisor", subject_type="case",
+                                 subject_id=str(ids["B"]), case_id=ids["B"], role="supervisor",
+                                 msgid=ESCALATE_STATUTORY,
+                                 params={"reference": "B", "matter": "m07", "days": 3, "due": "2018-05-08"}))
+        uow.commit()
+    page = client.get("/reminders/?show=all").get_data(as_text=True)
+    assert 'href="/supervisor/cases?measure=overdue"' in page
