@@ -113,3 +113,24 @@ def test_escalations_to_supervisors_link_to_the_overdue_list(site):
         uow.commit()
     page = client.get("/reminders/?show=all").get_data(as_text=True)
     assert 'href="/supervisor/cases?measure=overdue"' in page
+
+
+def test_audit_log_date_range_and_full_verification(site):
+    import time
+
+    app, client, ids = site
+    page = client.get("/supervisor/audit?from=2018-01-01&to=2018-12-31").get_data(as_text=True)
+    assert "共 0 条记录" in page and "哈希链尚未校验过" in page
+    page = client.get("/supervisor/audit?from=2018-01-01").get_data(as_text=True)
+    assert "共 0 条记录" not in page
+    response = client.post("/supervisor/audit/verify-full")
+    assert response.status_code == 302
+    run = int(response.headers["Location"].rsplit("run=", 1)[1])
+    for _ in range(100):
+        state = client.get(f"/supervisor/audit/verification/{run}.json").get_json()
+        if state["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert state["state"] == "ok" and state["events"] == state["total"] >= 1
+    page = client.get("/supervisor/audit").get_data(as_text=True)
+    assert "最近一次校验" in page and "完好" in page

@@ -1,16 +1,19 @@
-"""Supervisors: the audit log with filters, and a check of its hash chain."""
+"""Supervisors: the audit log with filters (case, actor, action, date range), and the verification of its hash
+chain: incremental from the last good checkpoint, or in full on demand with its progress shown."""
 
 from __future__ import annotations
 
+import threading
+
+from flask import abort, current_app, jsonify, redirect, request, url_for
 from flask import render_template as render
-from flask import request
 from sqlalchemy import func, select
 
-from storage import audit
+from services import audit_verification, statistics
 from storage.models import AuditEvent, Case
-from web.common import reader, roles_required
+from web.common import actor, reader, roles_required, uow
 from web.inputs import page_number, parse_int
-from web.supervisor import bp
+from web.supervisor import bp, params
 
 PAGE_SIZE = 50
 
@@ -22,8 +25,12 @@ def audit_log():
     reference = args.get("case", "").strip()
     actor_name = args.get("actor", "").strip()
     action = args.get("action", "").strip()
+    problems = params.Problems()
+    start, end = params.case_search.as_date_range(params.date_arg(args, "from", problems),
+                                                  params.date_arg(args, "to", problems))
     page = page_number(args.get("page"))
-    criteria = []
+    criteria = statistics.moment_between(AuditEvent.at, start, end)
+    check = audit_verification.verify_incremental(uow(), actor()) if args.get("verify") else None
     with reader() as r:
         unknown_case = False
         if reference:
@@ -58,7 +65,10 @@ def audit_log():
                 select(Case.id, Case.reference).where(Case.id.in_({e.case_id for e in events if e.case_id}))
             ).all()
         )
-        check = audit.verify(r.session) if args.get("verify") else None
+        last = audit_verification.last_finished(r.session)
+        run = audit_verification.running(r.session)
+    filters = {"case": reference, "actor": actor_name, "action": action,
+               "from": start.isoformat() if start else "", "to": end.isoformat() if end else ""}
     return render(
         "supervisor/audit.html",
         events=events,
@@ -68,6 +78,37 @@ def audit_log():
         actions=actions,
         references=references,
         check=check,
-        filters={"case": reference, "actor": actor_name, "action": action},
+        last=last,
+        run=run,
+        filters={k: v for k, v in filters.items() if v},
+        form=filters,
+        problems=problems,
         unknown_case=unknown_case,
     )
+
+
+@bp.post("/audit/verify-full")
+@roles_required("supervisor")
+def verify_full():
+    started, new = audit_verification.start_full(uow(), actor())
+    if new:
+        app = current_app._get_current_object()
+        from app import uow_for
+
+        # The verification reads the whole chain: it runs beside the request, its progress stored as it goes.
+        threading.Thread(target=audit_verification.run_full, args=(uow_for(app), started.id),
+                         name=f"audit-verify-{started.id}", daemon=True).start()
+    return redirect(url_for("supervisor.audit_log", run=started.id))
+
+
+@bp.get("/audit/verification/<int:checkpoint_id>.json")
+@roles_required("supervisor")
+def verification(checkpoint_id: int):
+    with reader() as r:
+        row = audit_verification.get(r.session, checkpoint_id)
+        if row is None:
+            abort(404)
+        return jsonify({"id": row.id, "kind": row.kind, "state": row.state, "events": row.events,
+                        "total": row.total, "seq": row.seq, "bad_seq": row.bad_seq, "problem": row.problem,
+                        "started_at": row.started_at.isoformat(),
+                        "finished_at": row.finished_at.isoformat() if row.finished_at else None})
