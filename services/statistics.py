@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import calendar as pycalendar
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -179,24 +179,44 @@ def percentile(values: list[int], share: float) -> int | None:
 
 
 def _days_used(session: Session, f: Filters, codes: list[str], today: date | None) -> dict[str, list[int]]:
+    """Working days used by each concluded case, by matter. Cases without a suspension of an excluded kind are
+    counted per (matter, accepted, stopped) pair — one calendar look-up per distinct pair, not per case; the others
+    one by one with their windows."""
     calendar = clock.calendar(session)
     criteria = and_(population("concluded", f, today), Case.matter_code.in_(codes))
-    rows = session.execute(base_query((Case.id, Case.matter_code, Case.accepted_on, CaseClock.stopped_on,
-                                       CaseClock.excluded_kinds)).where(criteria)).all()
-    stops: dict[int, list[tuple[date, date | None, str]]] = defaultdict(list)
-    suspended = session.execute(
-        select(CaseSuspension.case_id, CaseSuspension.start_on, CaseSuspension.end_on, CaseSuspension.kind)
+    connection = session.connection()
+    windows: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
+    suspended = connection.execute(
+        select(CaseSuspension.case_id, CaseSuspension.start_on, CaseSuspension.end_on, CaseSuspension.kind,
+               CaseClock.excluded_kinds)
+        .join(CaseClock, CaseClock.case_id == CaseSuspension.case_id)
         .where(CaseSuspension.case_id.in_(base_query((Case.id,)).where(criteria).scalar_subquery())))
-    for case_id, start_on, end_on, kind in suspended:
-        stops[case_id].append((start_on, end_on, kind))
+    for case_id, start_on, end_on, kind, excluded in suspended:
+        if kind in (excluded or ()):
+            windows[case_id].append((start_on, end_on))
     out: dict[str, list[int]] = defaultdict(list)
-    for case_id, code, accepted_on, stopped_on, kinds in rows:
-        excluded = set(kinds or ())
-        windows = [(s, e) for s, e, kind in stops.get(case_id, ()) if kind in excluded]
+
+    def add(code: str, accepted_on: date, stopped_on: date, stops: list, times: int = 1) -> None:
         try:
-            out[code].append(working_days_used(calendar, accepted_on, stopped_on, windows))
+            out[code].extend([working_days_used(calendar, accepted_on, stopped_on, stops)] * times)
         except Exception:  # a year without holiday data: the case is left out rather than guessed
-            continue
+            return
+
+    pairs: Counter[tuple[str, date, date]] = Counter()
+    for code, accepted_on, stopped_on, count in connection.execute(
+            base_query((Case.matter_code, Case.accepted_on, CaseClock.stopped_on, func.count(Case.id)))
+            .where(criteria).group_by(Case.matter_code, Case.accepted_on, CaseClock.stopped_on)):
+        pairs[(code, accepted_on, stopped_on)] += count
+    with_windows = list(windows)
+    for chunk in range(0, len(with_windows), 500):
+        for code, accepted_on, stopped_on, case_id in connection.execute(
+                base_query((Case.matter_code, Case.accepted_on, CaseClock.stopped_on, Case.id))
+                .where(criteria, Case.id.in_(with_windows[chunk:chunk + 500]))):
+            pairs[(code, accepted_on, stopped_on)] -= 1  # counted here instead, with its windows
+            add(code, accepted_on, stopped_on, windows[case_id])
+    for (code, accepted_on, stopped_on), count in pairs.items():
+        if count > 0:
+            add(code, accepted_on, stopped_on, [], count)
     return out
 
 
@@ -233,7 +253,9 @@ class Row:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("days",)}
+        out = {"key": self.key, "label": self.label, "label_en": self.label_en, "unit": self.unit,
+               "counts": dict(self.counts), "trips": self.trips, "statutory": self.statutory,
+               "promised": self.promised}
         out.update(self.rates())
         return out
 
@@ -247,7 +269,8 @@ def _limit_text(limit: Any) -> str | None:
 def _counts(session: Session, f: Filters, codes: list[str], today: date | None) -> dict[str, tuple[dict, int]]:
     columns = [Case.matter_code] + [func.count(Case.id).filter(population(m, f, today)) for m in MEASURES]
     columns.append(func.coalesce(func.sum(Case.trips).filter(population("finished", f, today)), 0))
-    rows = session.execute(base_query(columns).where(Case.matter_code.in_(codes)).group_by(Case.matter_code))
+    rows = session.connection().execute(base_query(columns).where(Case.matter_code.in_(codes))
+                                        .group_by(Case.matter_code))
     out: dict[str, tuple[dict, int]] = {}
     for row in rows:
         out[row[0]] = (dict(zip(MEASURES, row[1:-1], strict=True)), int(row[-1]))
@@ -304,10 +327,10 @@ def months(session: Session, f: Filters, today: date | None = None) -> list[dict
     per: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
         ("accepted", "concluded", "timed", "on_time", "finished", "run_once"), 0))
     scope = Case.matter_code.in_(codes)
-    for day, n in session.execute(base_query((Case.accepted_on, func.count(Case.id)))
+    for day, n in session.connection().execute(base_query((Case.accepted_on, func.count(Case.id)))
                                   .where(scope, population("accepted", f, today)).group_by(Case.accepted_on)):
         per[f"{day:%Y-%m}"]["accepted"] += n
-    for day, n, timed, on_time in session.execute(
+    for day, n, timed, on_time in session.connection().execute(
             base_query((CaseClock.stopped_on, func.count(Case.id),
                         func.count(Case.id).filter(Case.due_on.is_not(None)),
                         func.count(Case.id).filter(CaseClock.stopped_on <= Case.due_on)))
@@ -316,7 +339,7 @@ def months(session: Session, f: Filters, today: date | None = None) -> list[dict
         bucket["concluded"] += n
         bucket["timed"] += timed
         bucket["on_time"] += on_time
-    for moment, trips in session.execute(base_query((Case.completed_at, Case.trips))
+    for moment, trips in session.connection().execute(base_query((Case.completed_at, Case.trips))
                                          .where(scope, population("finished", f, today))):
         bucket = per[f"{clock.beijing_date(moment):%Y-%m}"]
         bucket["finished"] += 1
