@@ -10,6 +10,7 @@ BENCHES = (
     ("bench.timers", []),
     ("bench.worklist", []),
     ("bench.http", []),
+    ("bench.supervisor", []),
 )
 
 
