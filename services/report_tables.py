@@ -94,9 +94,22 @@ CASE_COLUMNS = [
 YES, NO = "是", "否"
 
 
+LIMIT_UNITS = {"working_days": "个工作日", "days": "日"}
+
+
+def limit_zh(text: str | None) -> str | None:
+    """"20 working_days" → "20 个工作日" (the statistics keep the catalog's unit codes)."""
+    if not text:
+        return text
+    value, _, unit = text.partition(" ")
+    return f"{value} {LIMIT_UNITS.get(unit, unit)}"
+
+
 def _stat_rows(rows: list[dict[str, Any]]) -> Iterator[list[Any]]:
     for row in rows:
-        yield [row["counts"][c.key] if c.key in COUNT_KEYS else row.get(c.key) for c in STAT_COLUMNS]
+        yield [row["counts"][c.key] if c.key in COUNT_KEYS
+               else limit_zh(row.get(c.key)) if c.key in ("statutory", "promised") else row.get(c.key)
+               for c in STAT_COLUMNS]
 
 
 def _matter_names() -> dict[str, str]:

@@ -79,6 +79,7 @@ def test_exports_round_trip(site):
     m07 = next(m for m in data["matters"] if m["key"] == "m07")
     assert by_name[m07["label"]][2] == str(m07["counts"]["accepted"]) == "3"
     assert by_name["合计"][7] == "2"  # 超期件
+    assert by_name[m07["label"]][rows[0].index("法定时限")] == "20 个工作日"
     book = load_workbook(io.BytesIO(client.get(f"/supervisor/export/cases.xlsx?measure=concluded&{Q2}").data))
     sheet = book.worksheets[0]
     header = [c.value for c in sheet[1]]
