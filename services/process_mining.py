@@ -24,7 +24,7 @@ import math
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -141,11 +141,11 @@ def _path(model: Model, source: str | None, target: str) -> list[str]:
 # ---------------------------------------------------------------- the heatmap
 
 
-def _dwell(calendar: Any, start: datetime, end: datetime) -> int | None:
-    try:
-        return calendar.working_days_between(clock.beijing_date(start), clock.beijing_date(end))
-    except Exception:  # a year without holiday data: left out, never guessed
-        return None
+def _day_of(moment: datetime, cache: dict[datetime, date]) -> date:
+    day = cache.get(moment)
+    if day is None:
+        day = cache[moment] = clock.beijing_date(moment)
+    return day
 
 
 def _quantile(values: list[int], share: float) -> int | None:
@@ -164,7 +164,7 @@ def versions(session: Session, matter_code: str) -> list[ProcessDefinition]:
 
 
 def _task_rows(session: Session, matter_code: str, definition_id: int):
-    return session.execute(
+    return session.connection().execute(
         select(HumanTask.case_id, HumanTask.spec_name, HumanTask.form, HumanTask.state, HumanTask.created_at,
                HumanTask.completed_at, Case.due_on)
         .join(Case, Case.id == HumanTask.case_id)
@@ -183,7 +183,9 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
     waiting: Counter[str] = Counter()
     late: Counter[str] = Counter()
     judged: Counter[str] = Counter()
-    dwell: dict[str, list[int]] = defaultdict(list)
+    # dwell counted per distinct (start day, end day): one calendar look-up per pair, not per task
+    dwell_pairs: dict[str, Counter[tuple[date, date]]] = defaultdict(Counter)
+    days_of: dict[datetime, date] = {}
     taken: Counter[str] = Counter()
     cases = 0
     paths: dict[tuple[str | None, str], list[str]] = {}
@@ -211,18 +213,25 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
         if not trail or trail[-1] != element:
             trail.append(element)
         end = completed_at if state == "completed" and completed_at else now
+        end_day = _day_of(end, days_of)
         if state == "completed":
             passed[element] += 1
-            days = _dwell(calendar, created_at, end)
-            if days is not None:
-                dwell[element].append(days)
+            pair = (_day_of(created_at, days_of), end_day)
+            dwell_pairs[element][pair] += 1
         else:
             waiting[element] += 1
         if due_on is not None:
             judged[element] += 1
-            late[element] += int(clock.beijing_date(end) > due_on)
+            late[element] += end_day > due_on
     if trail:
         walk(trail)
+    dwell: dict[str, list[int]] = defaultdict(list)
+    for element, pairs in dwell_pairs.items():
+        for (start, end), count in pairs.items():
+            try:
+                dwell[element].extend([calendar.working_days_between(start, end)] * count)
+            except Exception:  # a year without holiday data: left out, never guessed
+                continue
     elements = {}
     for element in set(passed) | set(waiting):
         elements[element] = {
