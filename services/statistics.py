@@ -166,22 +166,7 @@ def base_query(columns: Iterable[Any]):
 # ---------------------------------------------------------------- working days used
 
 
-def working_days_used(calendar: Any, accepted_on: date, stopped_on: date,
-                      suspensions: Iterable[tuple[date, date | None]]) -> int:
-    """Working days in (accepted_on, stopped_on] minus those in the merged (start, end] suspension windows."""
-    spans = sorted((s, e if e is not None else stopped_on) for s, e in suspensions)
-    merged: list[tuple[date, date]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    used = calendar.working_days_between(accepted_on, stopped_on)
-    for s, e in merged:
-        s, e = max(s, accepted_on), min(e, stopped_on)
-        if e > s:
-            used -= calendar.working_days_between(s, e)
-    return used
+working_days_used = clock.working_days_used  # one definition: the clock stores it, the statistics read it
 
 
 def percentile(values: list[int], share: float) -> int | None:
@@ -193,23 +178,30 @@ def percentile(values: list[int], share: float) -> int | None:
 
 
 def _days_used(session: Session, f: Filters, codes: list[str], today: date | None) -> dict[str, list[int]]:
-    """Working days used by each concluded case, by matter. Cases without a suspension of an excluded kind are
-    counted per (matter, accepted, stopped) pair — one calendar look-up per distinct pair, not per case; the others
-    one by one with their windows."""
-    calendar = clock.calendar(session)
+    """Working days used by each concluded case, by matter: the value the clock stored when it stopped, counted
+    per (matter, value) in SQL; cases concluded before it was stored are computed here (per distinct pair of
+    days, the ones with suspension windows one by one)."""
     criteria = and_(population("concluded", f, today), in_matters(codes))
     connection = session.connection()
-    # cases with suspensions: one join, then only those with a window of an excluded kind are counted apart
+    out: dict[str, list[int]] = defaultdict(list)
+    used = CaseClock.working_days_used
+    for code, days, count in connection.execute(
+            base_query((Case.matter_code, used, func.count(Case.id))).where(criteria, used.is_not(None))
+            .group_by(Case.matter_code, used)):
+        out[code].extend([days] * count)
+    missing = and_(criteria, used.is_(None))
+    if connection.execute(base_query((Case.id,)).where(missing).limit(1)).first() is None:
+        return out
+    calendar = clock.calendar(session)
     windows: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
     facts: dict[int, tuple[str, date, date]] = {}
     for case_id, code, accepted_on, stopped_on, start_on, end_on, kind, excluded in connection.execute(
             base_query((Case.id, Case.matter_code, Case.accepted_on, CaseClock.stopped_on, CaseSuspension.start_on,
                         CaseSuspension.end_on, CaseSuspension.kind, CaseClock.excluded_kinds))
-            .join(CaseSuspension, CaseSuspension.case_id == Case.id).where(criteria)):
+            .join(CaseSuspension, CaseSuspension.case_id == Case.id).where(missing)):
         if kind in (excluded or ()):
             windows[case_id].append((start_on, end_on))
             facts[case_id] = (code, accepted_on, stopped_on)
-    out: dict[str, list[int]] = defaultdict(list)
 
     def add(code: str, accepted_on: date, stopped_on: date, stops: list, times: int = 1) -> None:
         try:
@@ -220,7 +212,7 @@ def _days_used(session: Session, f: Filters, codes: list[str], today: date | Non
     pairs: Counter[tuple[str, date, date]] = Counter()
     for code, accepted_on, stopped_on, count in connection.execute(
             base_query((Case.matter_code, Case.accepted_on, CaseClock.stopped_on, func.count(Case.id)))
-            .where(criteria).group_by(Case.matter_code, Case.accepted_on, CaseClock.stopped_on)):
+            .where(missing).group_by(Case.matter_code, Case.accepted_on, CaseClock.stopped_on)):
         pairs[(code, accepted_on, stopped_on)] += count
     for case_id, stops in windows.items():
         code, accepted_on, stopped_on = facts[case_id]

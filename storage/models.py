@@ -331,6 +331,9 @@ class CaseClock(Base):
     excluded_kinds: Mapped[list[str]] = mapped_column(JSON)
     # decision taken or case ended: no more reminders (index: 0010_supervisor, the dashboard's "concluded")
     stopped_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # Working days the case used, fixed when the clock stopped (services.clock.working_days_used; 0010_supervisor):
+    # the dashboard's averages and percentiles are then a GROUP BY, not a calendar walk per case.
+    working_days_used: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from services import demo, history, statistics
+from services import clock, demo, history, statistics
 from services.uow import UnitOfWork
 from storage import audit
 from storage.db import make_engine, make_session_factory
-from storage.models import AuditEvent, Case, HumanTask
+from storage.models import AuditEvent, Case, CaseClock, CaseSuspension, HumanTask
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" \
@@ -58,10 +58,23 @@ def test_simulated_history_is_historical_and_deterministic(_sqlite_template, tmp
         times = [at for (at,) in s.execute(select(AuditEvent.at).where(AuditEvent.case_id.is_not(None)))]
         tasks = s.execute(select(HumanTask.created_at, HumanTask.completed_at)).all()
         chain = audit.verify(s)
+        clocks = s.execute(select(CaseClock.case_id, CaseClock.working_days_used, Case.accepted_on,
+                                  CaseClock.stopped_on, CaseClock.excluded_kinds)
+                           .join(Case, Case.id == CaseClock.case_id)
+                           .where(CaseClock.stopped_on.is_not(None))).all()
+        calendar = clock.calendar(s)
+        windows = {}
+        for case_id, start_on, end_on, kind in s.execute(select(
+                CaseSuspension.case_id, CaseSuspension.start_on, CaseSuspension.end_on, CaseSuspension.kind)):
+            windows.setdefault(case_id, []).append((start_on, end_on, kind))
         stats = statistics.dashboard(s, statistics.Filters(date(2018, 3, 1), date(2018, 6, 30)),
                                      today=date(2018, 6, 30))
     engine.dispose()
     assert len(rows) == 12 and chain.ok
+    # the clock fixed the working days used when it stopped, as the statistics count them
+    assert clocks and all(used == clock.working_days_used(
+        calendar, accepted, stopped, [(a, b) for a, b, kind in windows.get(case_id, []) if kind in (kinds or ())])
+        for case_id, used, accepted, stopped, kinds in clocks)
     start, end = "2018-03-01", "2018-07-01"
     assert all(start <= f"{c[6]:%Y-%m-%d}" < end for c in rows)  # registered in the period (UTC dates)
     assert all(start <= f"{t:%Y-%m-%d}" < end for t in times)  # every case event at its simulated time

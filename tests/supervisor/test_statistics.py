@@ -155,3 +155,17 @@ def test_rollout_rule(dataset):
     # end of April: m02 and m07 (A only, no miss) → 2 of 11; June and July: m02 only → 1 of 11
     assert (targets["2018-04"]["done"], targets["2018-06"]["done"], targets["2018-07"]["done"]) == (2, 1, 1)
     assert not any(t["met"] for t in data["targets"]) and targets["2018-04"]["target"] == 0.4
+
+
+def test_the_value_stored_when_the_clock_stopped_is_used(dataset):
+    from sqlalchemy import update
+
+    from storage.models import CaseClock
+
+    uow, ids = dataset
+    with uow:
+        uow.session.execute(update(CaseClock).where(CaseClock.case_id == ids["F"]).values(working_days_used=9))
+        uow.commit()
+    with uow.reader() as r:
+        m02 = next(m for m in statistics.dashboard(r.session, Q2, TODAY)["matters"] if m["key"] == "m02")
+    assert (m02["days_avg"], m02["days_p90"]) == (9.0, 9)  # read, not recomputed (the calendar says 2)

@@ -1,4 +1,4 @@
-"""supervisors: audit chain checkpoints; indexes for the dashboard, case search and the audit log's date range
+"""supervisors: audit chain checkpoints; working days used per stopped clock; indexes for the dashboard, case search and the audit log's date range
 
 Revision ID: 0010_supervisor
 Revises: 0009_pool
@@ -41,12 +41,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cases_accepted_on'), ['accepted_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_completed_at'), ['completed_at'], unique=False)
     with op.batch_alter_table('case_clocks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('working_days_used', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_case_clocks_stopped_on'), ['stopped_on'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('case_clocks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_clocks_stopped_on'))
+        batch_op.drop_column('working_days_used')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_completed_at'))
         batch_op.drop_index(batch_op.f('ix_cases_accepted_on'))
