@@ -25,7 +25,8 @@ from pathlib import Path
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from services import audit_verification, case_search, process_mining
+from engine.calendar import WorkingDayCalendar
+from services import audit_verification, case_search, clock, process_mining
 from services import statistics as measures
 from services.actors import Actor
 from services.clock import BEIJING
@@ -75,6 +76,7 @@ def _definitions(session: Session) -> dict[str, tuple[int, list[str]]]:
 
 def fill(session: Session, n_cases: int, events_per_case: int, seed: int = 7) -> dict[str, int]:
     rng = random.Random(seed)
+    calendar = WorkingDayCalendar.from_directory()
     definitions = _definitions(session)
     matters = list(definitions)
     counts = {"cases": 0, "tasks": 0, "events": 0}
@@ -121,14 +123,16 @@ def fill(session: Session, n_cases: int, events_per_case: int, seed: int = 7) ->
             "completed_at": (datetime.combine(stopped or registered, dtime(15), tzinfo=BEIJING).astimezone(UTC)
                              if status == "completed" else None)})
         if accepted:
+            window = (accepted + timedelta(days=2), accepted + timedelta(days=9)) if rng.random() < 0.3 else None
+            used = (clock.working_days_used(calendar, accepted, stopped, [window] if window else [])
+                    if stopped else None)  # as the clock stores it when it stops
             rows["clocks"].append({"case_id": case_id, "statutory_value": 20, "statutory_unit": "working_days",
                                    "promised_value": 15, "promised_unit": "working_days",
                                    "excluded_kinds": ["supplement", "expert_review"], "stopped_on": stopped,
-                                   "updated_at": created})
-            if rng.random() < 0.3:
-                rows["suspensions"].append({"case_id": case_id, "kind": "expert_review",
-                                            "start_on": accepted + timedelta(days=2),
-                                            "end_on": accepted + timedelta(days=9), "created_at": created})
+                                   "working_days_used": used, "updated_at": created})
+            if window:
+                rows["suspensions"].append({"case_id": case_id, "kind": "expert_review", "start_on": window[0],
+                                            "end_on": window[1], "created_at": created})
         steps = len(keys) if status == "completed" else rng.randrange(1, len(keys) + 1)
         moment = created
         for k in range(min(steps, 8)):
