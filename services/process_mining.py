@@ -29,7 +29,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import case, literal, select
 from sqlalchemy.orm import Session
 
 from services import clock
@@ -141,13 +141,6 @@ def _path(model: Model, source: str | None, target: str) -> list[str]:
 # ---------------------------------------------------------------- the heatmap
 
 
-def _day_of(moment: datetime, cache: dict[datetime, date]) -> date:
-    day = cache.get(moment)
-    if day is None:
-        day = cache[moment] = clock.beijing_date(moment)
-    return day
-
-
 def _quantile(values: list[int], share: float) -> int | None:
     if not values:
         return None
@@ -163,15 +156,25 @@ def versions(session: Session, matter_code: str) -> list[ProcessDefinition]:
                                 .order_by(ProcessDefinition.version.desc())).scalars())
 
 
-def _task_rows(session: Session, matter_code: str, definition_id: int):
+def _task_rows(session: Session, matter_code: str, definition_id: int, today: date):
+    """Task rows in case order with their Beijing days and lateness worked out in SQL (no datetime per row)."""
+    from services.statistics import beijing_day
+
+    created = beijing_day(session, HumanTask.created_at)
+    completed = beijing_day(session, HumanTask.completed_at)
+    done = HumanTask.state == "completed"
+    late = case((Case.due_on.is_(None), None), (done, completed > Case.due_on), else_=literal(today) > Case.due_on)
     return session.connection().execute(
-        select(HumanTask.case_id, HumanTask.spec_name, HumanTask.form, HumanTask.state, HumanTask.created_at,
-               HumanTask.completed_at, Case.due_on)
+        select(HumanTask.case_id, HumanTask.spec_name, HumanTask.form, done, created, completed, late)
         .join(Case, Case.id == HumanTask.case_id)
         .where(HumanTask.matter_code == matter_code, Case.definition_id == definition_id,
                HumanTask.state != "cancelled")
         .order_by(HumanTask.case_id, HumanTask.created_at, HumanTask.id)
         .execution_options(yield_per=5000))
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
@@ -184,8 +187,7 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
     late: Counter[str] = Counter()
     judged: Counter[str] = Counter()
     # dwell counted per distinct (start day, end day): one calendar look-up per pair, not per task
-    dwell_pairs: dict[str, Counter[tuple[date, date]]] = defaultdict(Counter)
-    days_of: dict[datetime, date] = {}
+    dwell_pairs: dict[str, Counter[tuple[Any, Any]]] = defaultdict(Counter)
     taken: Counter[str] = Counter()
     cases = 0
     paths: dict[tuple[str | None, str], list[str]] = {}
@@ -200,8 +202,9 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
             previous = element
 
     current_case, trail = None, []
-    for case_id, spec_name, form, state, created_at, completed_at, due_on in _task_rows(session, matter_code,
-                                                                                        definition.id):
+    today = clock.beijing_date(now)
+    for case_id, spec_name, form, done, created_day, completed_day, is_late in _task_rows(
+            session, matter_code, definition.id, today):
         element = element_of(model, spec_name, form)
         if element is None:
             continue
@@ -212,24 +215,21 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
             cases += 1
         if not trail or trail[-1] != element:
             trail.append(element)
-        end = completed_at if state == "completed" and completed_at else now
-        end_day = _day_of(end, days_of)
-        if state == "completed":
+        if done and completed_day is not None:
             passed[element] += 1
-            pair = (_day_of(created_at, days_of), end_day)
-            dwell_pairs[element][pair] += 1
+            dwell_pairs[element][(created_day, completed_day)] += 1
         else:
             waiting[element] += 1
-        if due_on is not None:
+        if is_late is not None:
             judged[element] += 1
-            late[element] += end_day > due_on
+            late[element] += bool(is_late)
     if trail:
         walk(trail)
     dwell: dict[str, list[int]] = defaultdict(list)
     for element, pairs in dwell_pairs.items():
         for (start, end), count in pairs.items():
             try:
-                dwell[element].extend([calendar.working_days_between(start, end)] * count)
+                dwell[element].extend([calendar.working_days_between(_as_date(start), _as_date(end))] * count)
             except Exception:  # a year without holiday data: left out, never guessed
                 continue
     elements = {}
