@@ -15,7 +15,8 @@ calls it, so every task row lands on an element of the diagram the supervisor se
 - ``conformance``: the diagram as a Petri net built here (flows are places; exclusive gateways, events and script
   tasks are silent transitions; user tasks and call activities are labelled by element id), token-based replay
   (pm4py) of every finished case's sequence of elements; the share of cases that fit and the elements where
-  replay found problems. A non-interrupting boundary event is taken as an alternative path (a limitation).
+  replay found problems. A non-interrupting boundary event (m08's reminder) starts a branch beside its task that
+  ends on its own.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Model:
     nodes: dict[str, tuple[str, str]]  # id -> (BPMN type, name)
     flows: dict[str, tuple[str, str]]  # flow id -> (source, target)
     attached: dict[str, str] = field(default_factory=dict)  # boundary event -> the task it is attached to
+    non_interrupting: set[str] = field(default_factory=set)  # boundary events with cancelActivity="false"
     task_element: dict[str, str] = field(default_factory=dict)  # "spec name|form" -> element of the main diagram
 
     def outgoing(self, node: str) -> list[str]:
@@ -78,6 +80,7 @@ def model_of(definition: ProcessDefinition) -> Model:
     nodes: dict[str, tuple[str, str]] = {}
     flows: dict[str, tuple[str, str]] = {}
     attached: dict[str, str] = {}
+    non_interrupting: set[str] = set()
     task_element: dict[str, str] = {}
     for child in main:
         kind, element_id = _local(child.tag), child.get("id")
@@ -89,12 +92,14 @@ def model_of(definition: ProcessDefinition) -> Model:
         nodes[element_id] = (kind, child.get("name") or element_id)
         if kind == "boundaryEvent" and child.get("attachedToRef"):
             attached[element_id] = child.get("attachedToRef")
+            if child.get("cancelActivity") == "false":
+                non_interrupting.add(element_id)
         if kind == "callActivity" and child.get("calledElement") in processes:
             for inner in processes[child.get("calledElement")].iter(f"{{{BPMN_NS}}}userTask"):
                 task_element.setdefault(_task_key(inner), element_id)
         elif kind in LABELLED:
             task_element[_task_key(child)] = element_id
-    model = Model(main.get("id"), nodes, flows, attached, task_element)
+    model = Model(main.get("id"), nodes, flows, attached, non_interrupting, task_element)
     _MODELS[definition.content_hash] = model
     return model
 
@@ -303,6 +308,25 @@ def xes_lines(session: Session, matter_code: str) -> Iterator[str]:
 # ---------------------------------------------------------------- conformance
 
 
+def _branch_ends(model: Model) -> set[str]:
+    """End events reached from a non-interrupting boundary event's branch."""
+    ends: set[str] = set()
+    for boundary in model.non_interrupting:
+        queue, seen = deque([boundary]), {boundary}
+        while queue:
+            node = queue.popleft()
+            for flow in model.outgoing(node):
+                target = model.flows[flow][1]
+                if target in seen:
+                    continue
+                seen.add(target)
+                if model.nodes.get(target, ("", ""))[0] == "endEvent":
+                    ends.add(target)
+                else:
+                    queue.append(target)
+    return ends
+
+
 def _petri_net(model: Model):
     from pm4py.objects.petri_net.obj import Marking, PetriNet
     from pm4py.objects.petri_net.utils.petri_utils import add_arc_from_to
@@ -317,6 +341,7 @@ def _petri_net(model: Model):
     def transition(label: str | None, inputs: list, outputs: list, name: str) -> None:
         nonlocal counter
         counter += 1
+        outputs = [q for q in outputs if q not in dropped]
         t = PetriNet.Transition(f"{name}#{counter}", label)
         net.transitions.add(t)
         for p in inputs:
@@ -324,6 +349,11 @@ def _petri_net(model: Model):
         for p in outputs:
             add_arc_from_to(t, p, net)
 
+    # A non-interrupting boundary event starts a branch beside its task: its token goes back to the task, and the
+    # branch simply ends with the step before its end event (the flows into those end events carry no token), so
+    # the main path alone reaches the final marking.
+    branch_ends = _branch_ends(model)
+    dropped = {places[f] for f, (_, target) in model.flows.items() if target in branch_ends}
     for node, (kind, _) in model.nodes.items():
         ins = [places[f] for f in model.incoming(node)]
         outs = [places[f] for f in model.outgoing(node)]
@@ -332,7 +362,12 @@ def _petri_net(model: Model):
             transition(None, [source], outs, node)
         elif kind == "endEvent":
             for p in ins:
-                transition(None, [p], [sink], node)
+                if node not in branch_ends:
+                    transition(None, [p], [sink], node)
+        elif kind == "boundaryEvent" and node in model.non_interrupting:
+            task = model.attached.get(node)
+            for p in [places[f] for f in model.incoming(task)] if task else []:
+                transition(None, [p], [p, *outs], node)
         elif kind == "exclusiveGateway" or kind == "eventBasedGateway":
             for p in ins:
                 for q in outs:
@@ -378,25 +413,31 @@ def traces(session: Session, matter_code: str, definition: ProcessDefinition) ->
     return out
 
 
-def conformance(session: Session, matter_code: str, definition: ProcessDefinition) -> ConformanceReport:
+def replay(model: Model, found: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Token-based replay (pm4py) of each sequence of elements on the diagram's Petri net, in ``found``'s order."""
     from pm4py.algo.conformance.tokenreplay import algorithm as token_replay
     from pm4py.objects.log.obj import Event, EventLog, Trace
 
-    model = model_of(definition)
     net, initial, final = _petri_net(model)
-    found = traces(session, matter_code, definition)
     log = EventLog()
-    references = []
     base = datetime(2000, 1, 1, tzinfo=UTC)
     for reference, trail in found.items():
         trace = Trace(attributes={"concept:name": reference})
         for n, element in enumerate(trail):
             trace.append(Event({"concept:name": element, "time:timestamp": base.replace(second=n % 60)}))
         log.append(trace)
-        references.append(reference)
     if not len(log):
+        return []
+    return token_replay.apply(log, net, initial, final, parameters={"show_progress_bar": False})
+
+
+def conformance(session: Session, matter_code: str, definition: ProcessDefinition) -> ConformanceReport:
+    model = model_of(definition)
+    found = traces(session, matter_code, definition)
+    results = replay(model, found)
+    references = list(found)
+    if not results:
         return ConformanceReport(matter_code, definition.version, 0, 0, None, None, [], [])
-    results = token_replay.apply(log, net, initial, final, parameters={"show_progress_bar": False})
     problems: Counter[str] = Counter()
     unfit = []
     fitting = 0

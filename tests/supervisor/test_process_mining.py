@@ -118,3 +118,20 @@ def test_conformance_finds_the_case_off_the_model(mined):
     assert (report.cases, report.fitting, report.fit_share) == (3, 2, round(2 / 3, 4))
     assert [reference for reference, _ in report.unfit_cases] == ["2018M07000003"]
     assert "decide" in {element for element, _, _ in report.problems}
+
+
+def test_replay_of_m08_with_its_non_interrupting_reminder():
+    """m08's reminder (a non-interrupting boundary timer on 接收注销申请) runs beside the task: reminded and then
+    cancelled fits, as do the plain paths; cancelling before the cancellation was received does not."""
+    process = "m08_radioactive_source_offsite_filing"
+    files = {name: data.decode("utf-8") for name, data in shipped_bundle(process).items()}
+    model = process_mining.model_of(ProcessDefinition(process_id=process, version=1, content_hash="m08" * 21 + "x",
+                                                      main_file=f"{process}.bpmn", files=files))
+    head = ["receive_filing", "check_filing", "issue_receipt", "call_delivery"]
+    results = process_mining.replay(model, {
+        "on_time": [*head, "receive_cancellation", "cancel_filing"],
+        "reminded_then_cancelled": [*head, "remind_cancellation", "receive_cancellation", "cancel_filing"],
+        "returned": ["receive_filing", "check_filing", "issue_return", "call_delivery"],
+        "off_model": [*head, "cancel_filing", "receive_cancellation"],
+    })
+    assert [r["trace_is_fit"] for r in results] == [True, True, True, False]
