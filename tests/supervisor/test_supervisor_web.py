@@ -32,7 +32,8 @@ def site(db_url):
         ids = load(uow.session)
         audit.append(uow.session, actor="eia1", action="task.completed", case_id=ids["B"],
                      payload={"task": "t1", "title": "审查", "before": {"recommendation": None},
-                              "after": {"recommendation": "refuse"}, "form": {"recommendation": "refuse"}})
+                              "after": {"recommendation": "refuse"},
+                              "form": {"recommendation": "refuse", "note": "需补充监测报告"}})
         uow.commit()
     client = app.test_client()
     assert login(client, "supervisor1").status_code == 302
@@ -61,6 +62,7 @@ def test_case_history_shows_changes_read_only(site):
     app, client, ids = site
     page = client.get(f"/supervisor/cases/{ids['B']}").get_data(as_text=True)
     assert "recommendation" in page and "refuse" in page and "复杂" in page  # the change and the extension
+    assert "需补充监测报告" in page  # the form's Chinese as written, not as \u escapes
     actions = re.findall(r'<form method="post"[^>]*action="([^"]+)"', page)
     assert set(actions) <= {"/logout", "/language"}, actions  # nothing on the page changes the case
     assert client.get("/supervisor/cases/999999").status_code == 404

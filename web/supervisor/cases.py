@@ -3,6 +3,8 @@ read-only."""
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, request
 from flask import render_template as render
 
@@ -12,6 +14,12 @@ from web.inputs import page_number
 from web.supervisor import bp, params
 
 PAGE_SIZE = 50
+
+
+@bp.app_template_filter("readable_json")
+def readable_json(value: object) -> str:
+    """Data of an audit event as JSON with its Chinese text as written (not \\u escapes); autoescaped by Jinja."""
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
 @bp.get("/cases")
