@@ -141,13 +141,29 @@ def register_commands(app: Flask) -> None:
         click.echo(f"已解除登录限制 / sign-in unlocked: {username} ({cleared})")
 
     @app.cli.command("seed-demo")
-    def seed_demo() -> None:
-        """Units, demo users and the eleven matters (idempotent)."""
+    @click.option("--cases", "case_count", type=click.IntRange(min=1), default=None,
+                  help="Also simulate N historical cases of all eleven matters (a simulated clock).")
+    @click.option("--from", "period_start", type=click.DateTime(["%Y-%m-%d"]), default="2018-03-01",
+                  show_default=True, help="First registration day of the simulated cases.")
+    @click.option("--to", "period_end", type=click.DateTime(["%Y-%m-%d"]), default="2018-12-31",
+                  show_default=True, help="Last day simulated: later steps stay open.")
+    @click.option("--seed", "random_seed", type=int, default=2018, show_default=True,
+                  help="The same seed, period and N on an empty database give the same cases.")
+    def seed_demo(case_count, period_start, period_end, random_seed) -> None:
+        """Units, demo users and the eleven matters (idempotent); with --cases, N simulated historical cases."""
         from app import workflows_dir
 
         made = demo.seed(_uow(), workflows_dir(current_app))
         click.echo(f"演示用户 / demo users created: {', '.join(made) or '-'}")
-        _seed_demo_cases()
+        if case_count is None:
+            _seed_demo_cases()
+            return
+        from services.history import simulate
+
+        if period_end < period_start:
+            raise click.BadParameter("--to is before --from")
+        simulate(_uow(), case_count, period_start.date(), period_end.date(), seed=random_seed,
+                 log=lambda line: click.echo("  模拟案件 / simulated cases: " + line))
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")

@@ -11,6 +11,7 @@ BENCHES = (
     ("bench.worklist", []),
     ("bench.http", []),
     ("bench.api", []),
+    ("bench.supervisor", []),
 )
 
 

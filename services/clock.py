@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -371,7 +371,8 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     # A filing's department clock ends when its 备案回执 or 退回通知 is delivered; what follows (the cancellation
     # of m08, m10's spot check) is the applicant's obligation or supervision, not against the limit.
     filed = matter is not None and matter.kind == "filing" and facts.delivered
-    if (ended or facts.decided or filed) and row.stopped_on is None:
+    stopping = (ended or facts.decided or filed) and row.stopped_on is None
+    if stopping:
         row.stopped_on = on
         row.updated_at = now()
         changed = True
@@ -391,6 +392,8 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
         if kind not in still_open:
             session.add(CaseSuspension(case_id=case.id, kind=kind, start_on=on, source=element[:120]))
             changed = True
+    if stopping:
+        _store_days_used(session, case, row)
     # Most commands change no clock fact: with no suspension open, the stored due dates still hold (an open
     # one moves them day by day, so those are recomputed every time).
     if changed or still_open or case.clock_flag:
@@ -403,15 +406,49 @@ def stop(session: Session, case: Case) -> None:
     Sets the attributes on ``case``; the command's guarded UPDATE writes them."""
     on = today()
     row = session.get(CaseClock, case.id)
-    if row is not None and row.stopped_on is None:
+    stopping = row is not None and row.stopped_on is None
+    if stopping:
         row.stopped_on, row.updated_at = on, now()
     for sus in session.execute(
         select(CaseSuspension).where(CaseSuspension.case_id == case.id, CaseSuspension.end_on.is_(None))
     ).scalars():
         sus.end_on = max(on, sus.start_on)
+    if stopping and case.accepted_on is not None:
+        _store_days_used(session, case, row)
     session.flush()
     recompute(session, case, on)
     case.clock_running = False
+
+
+def working_days_used(calendar: WorkingDayCalendar, accepted_on: date, stopped_on: date,
+                      suspensions: Iterable[tuple[date, date | None]]) -> int:
+    """Working days in (accepted_on, stopped_on] minus those in the merged (start, end] suspension windows (an
+    open window runs to the stop), as ``engine.deadlines`` counts the clock."""
+    spans = sorted((s, e if e is not None else stopped_on) for s, e in suspensions)
+    merged: list[tuple[date, date]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    used = calendar.working_days_between(accepted_on, stopped_on)
+    for s, e in merged:
+        s, e = max(s, accepted_on), min(e, stopped_on)
+        if e > s:
+            used -= calendar.working_days_between(s, e)
+    return used
+
+
+def _store_days_used(session: Session, case: Case, row: CaseClock) -> None:
+    """Fix the working days the case used when its clock stops (supervisors' statistics read it)."""
+    session.flush()
+    excluded = set(row.excluded_kinds or ())
+    windows = [(s.start_on, s.end_on) for s in session.execute(
+        select(CaseSuspension).where(CaseSuspension.case_id == case.id)).scalars() if s.kind in excluded]
+    try:
+        row.working_days_used = working_days_used(calendar(session), case.accepted_on, row.stopped_on, windows)
+    except UncoveredYear:  # never guessed: the statistics leave the case out until the year is entered
+        row.working_days_used = None
 
 
 def recompute(session: Session, case: Case, on: date | None = None) -> ClockResult:

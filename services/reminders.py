@@ -36,7 +36,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, or_, select, update
@@ -472,8 +473,10 @@ def delivery_modes_of(definition: ProcessDefinition) -> set[str]:
     return found or {"window"}
 
 
-def run_once_status(session: Session, matter: Any, policy: ReminderPolicy | None = None) -> RunOnceStatus:
-    """Has ``matter`` reached run-once?  (For the rollout check and for supervisors' pages.)"""
+def run_once_status(session: Session, matter: Any, policy: ReminderPolicy | None = None,
+                    as_of: date | None = None) -> RunOnceStatus:
+    """Has ``matter`` reached run-once?  (For the rollout check and for supervisors' pages.)  With ``as_of`` (a
+    Beijing date), only the cases finished by the end of that day count (the supervisors' rollout panel)."""
     policy = policy or current_policy()
     definition = session.execute(
         select(ProcessDefinition).where(ProcessDefinition.process_id == matter.process_id)
@@ -492,7 +495,9 @@ def run_once_status(session: Session, matter: Any, policy: ReminderPolicy | None
         select(func.count(Case.id), func.count(Case.id).filter(Case.trips > 1), func.count(Case.id).filter(second),
                func.count(Case.id).filter(or_(Case.trips > 1, second)))
         .where(Case.matter_code == matter.code, Case.status == "completed", Case.accepted_on.is_not(None),
-               Case.outcome.not_in(("not_accepted", "withdrawn")), Case.trips.is_not(None))
+               Case.outcome.not_in(("not_accepted", "withdrawn")), Case.trips.is_not(None),
+               *(() if as_of is None else (Case.completed_at < datetime.combine(
+                   as_of + timedelta(days=1), dtime(0), tzinfo=clock.BEIJING),)))
     ).one()
     share = failing / counted if counted else 0.0
     msgid = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,23 +98,41 @@ class ChainCheck:
     events: int
     bad_seq: int | None = None
     problem: str | None = None
+    last_seq: int = 0  # the last event verified (with its hash): where an incremental check goes on from
+    last_hash: str = GENESIS
 
 
 def verify(session: Session, batch: int = 2000) -> ChainCheck:
     """Recompute every hash in order; report the first altered, missing or extra row."""
-    prev, expected_seq, count, last_seq = GENESIS, 1, 0, 0
-    query = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    return verify_from(session, 0, GENESIS, batch)
+
+
+def verify_from(session: Session, after_seq: int, after_hash: str, batch: int = 2000,
+                progress: Callable[[int, int], None] | None = None) -> ChainCheck:
+    """Verify the events after ``after_seq``, whose hash a previous verification found to be ``after_hash``
+    (a checkpoint), up to the head. The checkpoint's own row must still carry that hash, so a rewrite or a
+    truncation reaching back over the checkpoint is found too; rows before it are checked by a full run.
+    ``progress(events_done, last_seq)`` is called after every batch."""
+    if after_seq:
+        kept = session.execute(select(AuditEvent.hash).where(AuditEvent.seq == after_seq)).scalar()
+        if kept != after_hash:
+            return ChainCheck(False, 0, after_seq, "missing" if kept is None else "altered", after_seq, after_hash)
+    prev, expected_seq, count, last_seq = after_hash, after_seq + 1, 0, after_seq
+    query = (select(AuditEvent).where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq)
+             .execution_options(yield_per=batch))
     for event in session.execute(query).scalars():
         if event.seq != expected_seq:
-            return ChainCheck(False, count, expected_seq, "missing")
+            return ChainCheck(False, count, expected_seq, "missing", last_seq, prev)
         if event.prev_hash != prev:
-            return ChainCheck(False, count, event.seq, "broken link")
+            return ChainCheck(False, count, event.seq, "broken link", last_seq, prev)
         digest = _digest(event.seq, event.case_id, event.actor, event.action, event.at, event.payload, prev)
         if digest != event.hash:
-            return ChainCheck(False, count, event.seq, "altered")
+            return ChainCheck(False, count, event.seq, "altered", last_seq, prev)
         prev, expected_seq, count, last_seq = event.hash, expected_seq + 1, count + 1, event.seq
+        if progress is not None and count % batch == 0:
+            progress(count, last_seq)
     head = session.get(AuditHead, 1)
     head_seq, head_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
     if (head_seq, head_hash) != (last_seq, prev):
-        return ChainCheck(False, count, last_seq + 1, "missing tail")
-    return ChainCheck(True, count)
+        return ChainCheck(False, count, last_seq + 1, "missing tail", last_seq, prev)
+    return ChainCheck(True, count, last_seq=last_seq, last_hash=prev)

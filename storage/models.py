@@ -123,7 +123,7 @@ class Case(Base):
     incident: Mapped[str | None] = mapped_column(Text)
     trips: Mapped[int | None] = mapped_column(Integer)
     trip_flag: Mapped[str | None] = mapped_column(Text)
-    accepted_on: Mapped[date | None] = mapped_column(Date)
+    accepted_on: Mapped[date | None] = mapped_column(Date, index=True)  # index: 0010_supervisor
     due_on: Mapped[date | None] = mapped_column(Date, index=True)
     next_timer_due: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # The deadline clock (services.clock): statutory due date in due_on, the promised one here.
@@ -141,7 +141,7 @@ class Case(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # index: 0010_supervisor
 
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
@@ -187,7 +187,7 @@ class AuditEvent(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(40), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # index: 0010_supervisor (date range)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
@@ -330,7 +330,11 @@ class CaseClock(Base):
     promised_value: Mapped[int | None] = mapped_column(Integer)
     promised_unit: Mapped[str | None] = mapped_column(String(20))
     excluded_kinds: Mapped[list[str]] = mapped_column(JSON)
-    stopped_on: Mapped[date | None] = mapped_column(Date)  # decision taken or case ended: no more reminders
+    # decision taken or case ended: no more reminders (index: 0010_supervisor, the dashboard's "concluded")
+    stopped_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # Working days the case used, fixed when the clock stopped (services.clock.working_days_used; 0010_supervisor):
+    # the dashboard's averages and percentiles are then a GROUP BY, not a calendar walk per case.
+    working_days_used: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -684,3 +688,28 @@ class SpotCheckItem(Base):
     inspector1_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id"))
     inspector2_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id"))
     inspection_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+# ---- supervisors (migration 0010_supervisor) --------------------------------------------------------------------
+
+
+class AuditCheckpoint(Base):
+    """One verification of the audit chain: up to which event it is good (``seq`` and its ``hash``), so the next
+    check starts there (incremental) instead of at the first event. A full verification starts at the first event;
+    while it runs, ``state`` is running and ``events`` grows (its progress, readable by any process)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # incremental | full
+    state: Mapped[str] = mapped_column(String(12), index=True)  # running | ok | broken | abandoned
+    from_seq: Mapped[int] = mapped_column(Integer)  # verified the events after this one
+    seq: Mapped[int] = mapped_column(Integer)  # … up to this one
+    hash: Mapped[str] = mapped_column(String(64))  # the hash of event ``seq`` (GENESIS for none)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)  # events to verify (full runs: for the progress)
+    bad_seq: Mapped[int | None] = mapped_column(Integer)
+    problem: Mapped[str | None] = mapped_column(String(40))
+    started_by: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
@@ -26,5 +29,21 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# Set only while historical data is simulated (services.history: ``seed-demo --cases``): rows and audit events
+# written then carry the simulated time, so dashboards see months of history. Everything else uses the real time.
+_recorded_now: ContextVar[Callable[[], datetime] | None] = ContextVar("runonce_recorded_now", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    source = _recorded_now.get()
+    return source().astimezone(UTC) if source is not None else datetime.now(UTC)
+
+
+@contextmanager
+def recorded_time(source: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block (this thread), ``utcnow()`` — row timestamps, audit events — reads ``source``."""
+    token = _recorded_now.set(source)
+    try:
+        yield
+    finally:
+        _recorded_now.reset(token)

@@ -4,12 +4,12 @@ auth        sign-in/out (with a lock after repeated failures), the language swit
 handler     worklist, task pages (claim, release, reassign, complete), case pages
 window      registering an application and its receipt
 documents   the case's official documents (stored PDF), the signed-for date of a proof of service
-supervisor  the audit log and its verification
+supervisor  (package) dashboard, case search and history, exports, matter heatmaps, XES, conformance, audit log
 designer    deployed process versions and uploading a new one
 admin       holiday notices, uncomputable time limits, incidents, matter settings (supervisors read)
 files       staff download of stored files (/files/<id>)
 case_file   the case file page (卷宗) and the whole case file as a ZIP
-vendor      bpmn-js from node_modules (never copied into the repo)
+vendor      bpmn-js and ECharts from node_modules (never copied into the repo)
 api         /api/v1, the integration API for other systems (web/api/)
 """
 

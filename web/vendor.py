@@ -1,4 +1,4 @@
-"""bpmn-js served from node_modules (installed by `npm ci` in the set-up; never copied into the repo)."""
+"""bpmn-js and ECharts served from node_modules (installed by `npm ci` in the set-up; never copied into the repo)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,9 @@ def bpmn_js(filename: str):
         abort(404)
     response = send_from_directory(bpmn_dist(), filename, max_age=86400)
     return response
+
+
+@bp.get("/echarts/echarts.min.js")
+def echarts():
+    return send_from_directory(Path(current_app.config["NODE_MODULES"]) / "echarts" / "dist", "echarts.min.js",
+                               max_age=86400)

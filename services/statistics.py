@@ -1,0 +1,406 @@
+"""The plan's measures for supervisors: queries only (no Flask, no writes), shared by the dashboard's JSON, the
+case list behind every number and the exports.
+
+Each measure is a *population* of cases (``population(name, filters)``: SQL criteria over ``cases`` outer-joined
+with ``case_clocks``), so a number on the dashboard and the list of cases it links to are the same query.
+Dates are Beijing dates; a period is inclusive at both ends; no bound means "from the first case" / "until today".
+
+The rules (also stated on the dashboard, ``RULES``):
+- 受理量 accepted: accepted (``accepted_on``) within the period.
+- 办结量 concluded: accepted cases whose clock stopped (decision taken, filing receipt or return delivered,
+  ``case_clocks.stopped_on``) within the period; withdrawn cases excluded.
+- 在办量 open: accepted by the period's end, clock not stopped by then, not withdrawn.
+- 按时办结 on time: concluded by the statutory due date (``cases.due_on``, extensions and excluded time included);
+  the rate's denominator is the concluded cases that have a statutory due date.
+- 提前办结 early: concluded by the promised due date (承诺时限, shorter than the statutory one).
+- 超期件 overdue: concluded after the statutory due date, or still open at the period's end (or today) with the
+  due date passed.
+- working days used: working days from acceptance to the stop (the acceptance day not counted), minus the working
+  days the clock stood still for the matter's excluded kinds (补正, 专家评审, 公示 …), as ``engine.deadlines``
+  counts them; average and 90th percentile (nearest rank) of the concluded cases.
+- 补正率 supplement rate: cases registered in the period with at least one 一次性告知补正 notice / registered.
+- trips: cases finished (any end, ``completed_at``) in the period: trips made (``cases.trips``); run-once share =
+  at most one trip; 零跑动 share = none.
+- rollout: a matter has reached run-once by a date under the rule of ``services.reminders.COUNTING_RULE``
+  applied to the cases finished by that date; the plan's targets (40 % / 60 % / 80 % of the matters at the end
+  of April / June / July) are met when that share of the eleven matters had reached it at the month's end.
+"""
+
+from __future__ import annotations
+
+import calendar as pycalendar
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, and_, cast, exists, func, or_, select, text, true
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from services import clock
+from storage.models import Case, CaseClock, CaseExtension, CaseSuspension
+
+MEASURES = ("registered", "accepted", "concluded", "timed", "on_time", "late", "promised", "early", "open",
+            "open_overdue", "overdue", "finished", "run_once", "zero_trip", "multi_trip", "supplement",
+            "second_notice", "extended")
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date | None = None
+    end: date | None = None
+    matter: str | None = None  # a matter code
+    unit: str | None = None  # a unit code: the matters it handles
+
+    def as_query(self) -> dict[str, str]:
+        out = {"from": self.start.isoformat() if self.start else "", "to": self.end.isoformat() if self.end else "",
+               "matter": self.matter or "", "unit": self.unit or ""}
+        return {k: v for k, v in out.items() if v}
+
+
+def _utc_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clock.BEIJING)
+
+
+def as_of(filters: Filters, today: date | None = None) -> date:
+    """The day "open" and "overdue" are judged on: the period's end, never later than today."""
+    today = today or clock.today()
+    return min(filters.end, today) if filters.end else today
+
+
+def in_matters(codes: list[str]) -> ColumnElement[bool]:
+    """The matter filter; none at all when every matter is wanted (a plain scan beats eleven index look-ups)."""
+    if set(codes) >= {m.code for m in clock.catalog().matters}:
+        return true()
+    return Case.matter_code.in_(codes)
+
+
+def matter_codes(session: Session, filters: Filters) -> list[str]:
+    codes = [m.code for m in clock.catalog().matters]
+    if filters.matter:
+        codes = [c for c in codes if c == filters.matter]
+    if filters.unit:
+        codes = [c for c in codes if clock.handling_unit(session, c) == filters.unit]
+    return codes
+
+
+def between(column: Any, start: date | None, end: date | None) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if start:
+        out.append(column >= start)
+    if end:
+        out.append(column <= end)
+    return out
+
+
+def moment_between(column: Any, start: date | None, end: date | None) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if start:
+        out.append(column >= _utc_start(start))
+    if end:
+        out.append(column < _utc_start(end + timedelta(days=1)))
+    return out
+
+
+def population(name: str, f: Filters, today: date | None = None) -> ColumnElement[bool]:
+    """The criteria of one measure (over ``cases`` outer-joined with ``case_clocks``), without the matter filter."""
+    on = as_of(f, today)
+    stopped = CaseClock.stopped_on
+    not_withdrawn = Case.status != "withdrawn"
+    if name == "registered":
+        return and_(true(), *moment_between(Case.created_at, f.start, f.end))
+    if name == "accepted":
+        return and_(Case.accepted_on.is_not(None), *between(Case.accepted_on, f.start, f.end))
+    if name == "concluded":
+        return and_(Case.accepted_on.is_not(None), not_withdrawn, stopped.is_not(None),
+                    *between(stopped, f.start, f.end))
+    if name == "timed":
+        return and_(population("concluded", f, today), Case.due_on.is_not(None))
+    if name == "on_time":
+        return and_(population("timed", f, today), stopped <= Case.due_on)
+    if name == "late":
+        return and_(population("timed", f, today), stopped > Case.due_on)
+    if name == "promised":
+        return and_(population("concluded", f, today), Case.promised_due_on.is_not(None))
+    if name == "early":
+        return and_(population("promised", f, today), stopped <= Case.promised_due_on)
+    if name == "open":
+        return and_(Case.accepted_on.is_not(None), Case.accepted_on <= on, not_withdrawn,
+                    or_(stopped.is_(None), stopped > on))
+    if name == "open_overdue":
+        return and_(population("open", f, today), Case.due_on < on)
+    if name == "overdue":
+        return or_(population("late", f, today), population("open_overdue", f, today))
+    if name == "finished":
+        return and_(Case.status == "completed", *moment_between(Case.completed_at, f.start, f.end))
+    if name == "run_once":
+        return and_(population("finished", f, today), Case.trips <= 1)
+    if name == "zero_trip":
+        return and_(population("finished", f, today), Case.trips == 0)
+    if name == "multi_trip":
+        return and_(population("finished", f, today), Case.trips > 1)
+    if name == "supplement":
+        return and_(population("registered", f, today), func.coalesce(Case.supplement_notices, 0) >= 1)
+    if name == "second_notice":
+        return and_(population("registered", f, today), func.coalesce(Case.supplement_notices, 0) >= 2)
+    if name == "extended":
+        return and_(population("accepted", f, today),
+                    exists().where(CaseExtension.case_id == Case.id))
+    raise KeyError(name)
+
+
+def beijing_day(session: Session, column: Any) -> Any:
+    """The Beijing date of a stored (naive UTC) moment, in SQL: grouping by day without fetching every row."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column + text("interval '8 hours'"), Date)
+    return func.date(column, "+8 hours")
+
+
+def base_query(columns: Iterable[Any]):
+    return select(*columns).select_from(Case).outerjoin(CaseClock, CaseClock.case_id == Case.id)
+
+
+# ---------------------------------------------------------------- working days used
+
+
+working_days_used = clock.working_days_used  # one definition: the clock stores it, the statistics read it
+
+
+def percentile(values: list[int], share: float) -> int | None:
+    """Nearest rank: the smallest value with at least ``share`` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _days_used(session: Session, f: Filters, codes: list[str], today: date | None) -> dict[str, list[int]]:
+    """Working days used by each concluded case, by matter: the value the clock stored when it stopped, counted
+    per (matter, value) in SQL; cases concluded before it was stored are computed here (per distinct pair of
+    days, the ones with suspension windows one by one)."""
+    criteria = and_(population("concluded", f, today), in_matters(codes))
+    connection = session.connection()
+    out: dict[str, list[int]] = defaultdict(list)
+    used = CaseClock.working_days_used
+    for code, days, count in connection.execute(
+            base_query((Case.matter_code, used, func.count(Case.id))).where(criteria, used.is_not(None))
+            .group_by(Case.matter_code, used)):
+        out[code].extend([days] * count)
+    missing = and_(criteria, used.is_(None))
+    if connection.execute(base_query((Case.id,)).where(missing).limit(1)).first() is None:
+        return out
+    calendar = clock.calendar(session)
+    windows: dict[int, list[tuple[date, date | None]]] = defaultdict(list)
+    facts: dict[int, tuple[str, date, date]] = {}
+    for case_id, code, accepted_on, stopped_on, start_on, end_on, kind, excluded in connection.execute(
+            base_query((Case.id, Case.matter_code, Case.accepted_on, CaseClock.stopped_on, CaseSuspension.start_on,
+                        CaseSuspension.end_on, CaseSuspension.kind, CaseClock.excluded_kinds))
+            .join(CaseSuspension, CaseSuspension.case_id == Case.id).where(missing)):
+        if kind in (excluded or ()):
+            windows[case_id].append((start_on, end_on))
+            facts[case_id] = (code, accepted_on, stopped_on)
+
+    def add(code: str, accepted_on: date, stopped_on: date, stops: list, times: int = 1) -> None:
+        try:
+            out[code].extend([working_days_used(calendar, accepted_on, stopped_on, stops)] * times)
+        except Exception:  # a year without holiday data: the case is left out rather than guessed
+            return
+
+    pairs: Counter[tuple[str, date, date]] = Counter()
+    for code, accepted_on, stopped_on, count in connection.execute(
+            base_query((Case.matter_code, Case.accepted_on, CaseClock.stopped_on, func.count(Case.id)))
+            .where(missing).group_by(Case.matter_code, Case.accepted_on, CaseClock.stopped_on)):
+        pairs[(code, accepted_on, stopped_on)] += count
+    for case_id, stops in windows.items():
+        code, accepted_on, stopped_on = facts[case_id]
+        pairs[(code, accepted_on, stopped_on)] -= 1  # counted here instead, with its windows
+        add(code, accepted_on, stopped_on, stops)
+    for (code, accepted_on, stopped_on), count in pairs.items():
+        if count > 0:
+            add(code, accepted_on, stopped_on, [], count)
+    return out
+
+
+# ---------------------------------------------------------------- the dashboard
+
+
+@dataclass
+class Row:
+    key: str  # matter code or unit code, "" for the total
+    label: str
+    label_en: str
+    unit: str | None
+    counts: dict[str, int]
+    trips: int
+    days: list[int]
+    statutory: str | None = None
+    promised: str | None = None
+
+    def rates(self) -> dict[str, float | None]:
+        c = self.counts
+
+        def share(num: str, den: str) -> float | None:
+            return round(c[num] / c[den], 4) if c[den] else None
+
+        return {
+            "on_time_rate": share("on_time", "timed"),
+            "early_rate": share("early", "promised"),
+            "supplement_rate": share("supplement", "registered"),
+            "run_once_share": share("run_once", "finished"),
+            "zero_trip_share": share("zero_trip", "finished"),
+            "trips_per_case": round(self.trips / c["finished"], 2) if c["finished"] else None,
+            "days_avg": round(sum(self.days) / len(self.days), 1) if self.days else None,
+            "days_p90": percentile(self.days, 0.9),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"key": self.key, "label": self.label, "label_en": self.label_en, "unit": self.unit,
+               "counts": dict(self.counts), "trips": self.trips, "statutory": self.statutory,
+               "promised": self.promised}
+        out.update(self.rates())
+        return out
+
+
+def _limit_text(limit: Any) -> str | None:
+    if limit is None or limit.value is None:
+        return None
+    return f"{limit.value} {limit.unit}"
+
+
+def _counts(session: Session, f: Filters, codes: list[str], today: date | None) -> dict[str, tuple[dict, int]]:
+    columns = [Case.matter_code] + [func.count(Case.id).filter(population(m, f, today)) for m in MEASURES]
+    columns.append(func.coalesce(func.sum(Case.trips).filter(population("finished", f, today)), 0))
+    rows = session.connection().execute(base_query(columns).where(in_matters(codes))
+                                        .group_by(Case.matter_code))
+    out: dict[str, tuple[dict, int]] = {}
+    for row in rows:
+        out[row[0]] = (dict(zip(MEASURES, row[1:-1], strict=True)), int(row[-1]))
+    return out
+
+
+def _empty() -> dict[str, int]:
+    return dict.fromkeys(MEASURES, 0)
+
+
+def _merge(rows: list[Row], key: str, label: str, label_en: str, unit: str | None) -> Row:
+    counts = _empty()
+    for row in rows:
+        for m in MEASURES:
+            counts[m] += row.counts[m]
+    return Row(key, label, label_en, unit, counts, sum(r.trips for r in rows), [d for r in rows for d in r.days])
+
+
+def dashboard(session: Session, f: Filters, today: date | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows, as plain data (the JSON endpoints and the exports serve it)."""
+    cat = clock.catalog()
+    codes = matter_codes(session, f)
+    counted = _counts(session, f, codes, today)
+    days = _days_used(session, f, codes, today)
+    units = {u.code: u for u in cat.units}
+    matters: list[Row] = []
+    for matter in cat.matters:
+        if matter.code not in codes:
+            continue
+        counts, trips = counted.get(matter.code, (_empty(), 0))
+        unit = clock.handling_unit(session, matter.code)
+        matters.append(Row(matter.code, f"{matter.number}. {matter.name_zh}", f"{matter.number}. {matter.name_en}",
+                           unit, counts, trips, days.get(matter.code, []),
+                           _limit_text(matter.statutory_limit), _limit_text(matter.promised_limit)))
+    by_unit: dict[str, list[Row]] = defaultdict(list)
+    for row in matters:
+        by_unit[row.unit or ""].append(row)
+    unit_rows = [_merge(rows, code, units[code].name_zh if code in units else code,
+                        units[code].name_en if code in units else code, code)
+                 for code, rows in by_unit.items()]
+    total = _merge(matters, "", "合计", "Total", None)
+    return {
+        "filters": {"from": f.start.isoformat() if f.start else None, "to": f.end.isoformat() if f.end else None,
+                    "matter": f.matter, "unit": f.unit, "as_of": as_of(f, today).isoformat()},
+        "total": total.as_dict(),
+        "matters": [r.as_dict() for r in matters],
+        "units": [r.as_dict() for r in sorted(unit_rows, key=lambda r: r.key)],
+    }
+
+
+def months(session: Session, f: Filters, today: date | None = None) -> list[dict[str, Any]]:
+    """Month by month: accepted, concluded, concluded on time and the on-time rate; finished and run-once."""
+    codes = matter_codes(session, f)
+    per: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
+        ("accepted", "concluded", "timed", "on_time", "finished", "run_once"), 0))
+    scope = in_matters(codes)
+    for day, n in session.connection().execute(base_query((Case.accepted_on, func.count(Case.id)))
+                                  .where(scope, population("accepted", f, today)).group_by(Case.accepted_on)):
+        per[f"{day:%Y-%m}"]["accepted"] += n
+    for day, n, timed, on_time in session.connection().execute(
+            base_query((CaseClock.stopped_on, func.count(Case.id),
+                        func.count(Case.id).filter(Case.due_on.is_not(None)),
+                        func.count(Case.id).filter(CaseClock.stopped_on <= Case.due_on)))
+            .where(scope, population("concluded", f, today)).group_by(CaseClock.stopped_on)):
+        bucket = per[f"{day:%Y-%m}"]
+        bucket["concluded"] += n
+        bucket["timed"] += timed
+        bucket["on_time"] += on_time
+    day = beijing_day(session, Case.completed_at)
+    for finished_on, n, run_once in session.connection().execute(
+            base_query((day, func.count(Case.id), func.count(Case.id).filter(Case.trips <= 1)))
+            .where(scope, population("finished", f, today)).group_by(day)):
+        bucket = per[str(finished_on)[:7]]
+        bucket["finished"] += n
+        bucket["run_once"] += run_once
+    out = []
+    for month in sorted(per):
+        b = per[month]
+        out.append({"month": month, **b,
+                    "on_time_rate": round(b["on_time"] / b["timed"], 4) if b["timed"] else None,
+                    "run_once_share": round(b["run_once"] / b["finished"], 4) if b["finished"] else None})
+    return out
+
+
+# ---------------------------------------------------------------- the rollout panel
+
+
+def month_end(year: int, month: int) -> date:
+    return date(year, month, pycalendar.monthrange(year, month)[1])
+
+
+def rollout(session: Session, today: date | None = None) -> dict[str, Any]:
+    """Each matter against its run-once month; the plan's targets against the share of matters run-once."""
+    from services import reminders
+
+    today = today or clock.today()
+    cat = clock.catalog()
+    policy = reminders.current_policy()
+    statuses: dict[tuple[str, date], Any] = {}
+
+    def status(matter: Any, on: date) -> Any:
+        key = (matter.code, on)
+        if key not in statuses:
+            statuses[key] = reminders.run_once_status(session, matter, policy, as_of=on)
+        return statuses[key]
+
+    matters = []
+    for matter in cat.matters:
+        deadline = cat.run_once_deadline(matter)
+        judged_on = min(deadline, today)
+        at_deadline, now = status(matter, judged_on), status(matter, today)
+        matters.append({
+            "code": matter.code, "number": matter.number, "name": matter.name_zh, "name_en": matter.name_en,
+            "month": f"{cat.plan_year}-{matter.run_once_month}", "deadline": deadline.isoformat(),
+            "due": deadline < today, "ok_at_deadline": at_deadline.ok, "ok_now": now.ok,
+            "counted_at_deadline": at_deadline.counted_cases, "failing_at_deadline": at_deadline.failing_cases,
+            "counted_now": now.counted_cases, "failing_now": now.failing_cases,
+            "share_failing_now": round(now.multi_trip_share, 4),
+        })
+    targets = []
+    for month, share in cat.rollout_targets:
+        end = month_end(cat.plan_year, int(month))
+        judged_on = min(end, today)
+        done = sum(status(m, judged_on).ok for m in cat.matters)
+        total = len(cat.matters)
+        targets.append({"month": f"{cat.plan_year}-{month}", "end": end.isoformat(), "target": share,
+                        "done": done, "total": total, "share": round(done / total, 4) if total else None,
+                        "met": bool(total) and done / total >= share, "final": end < today})
+    return {"matters": matters, "targets": targets, "limit": policy.max_multi_trip_share}
