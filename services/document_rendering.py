@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -61,6 +61,18 @@ def configure(mode: str | None) -> None:
     if mode is not None and mode not in MODES:
         raise ValueError(f"DOCUMENTS_RENDER must be one of {', '.join(MODES)}, not {mode!r}")
     _mode = mode
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Render before each command returns while this block runs (this process): a simulated history keeps every
+    document's PDF and event at its simulated time, which a background thread would not see."""
+    global _mode
+    before, _mode = _mode, INLINE
+    try:
+        yield
+    finally:
+        _mode = before
 
 
 def mode() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services import cases, clock
+from services import cases, clock, document_rendering
 from services.actors import Actor, actor_for
 from services.credit_code import CHARSET, check_character
 from services.demo_cases import people_by_lane
@@ -143,7 +143,7 @@ def simulate(uow: UnitOfWork, n: int, start: date, end: date, seed: int = 2018,
                    extend=rng.random() < EXTENSION_SHARE)
         heapq.heappush(queue, (moment, number, run))
     window = _window_actor(people)
-    with clock.frozen(queue[0][0]) as simulated, recorded_time(simulated):
+    with clock.frozen(queue[0][0]) as simulated, recorded_time(simulated), document_rendering.inline():
         while queue:
             moment, number, run = heapq.heappop(queue)
             if moment >= horizon:
