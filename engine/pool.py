@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from multiprocessing import popen_forkserver, spawn
 from typing import Any
@@ -233,38 +233,39 @@ class EnginePool:
     def run(self, request: StepRequest, files: Mapping[str, bytes]) -> StepOutcome:
         """Run one step in a worker. Raises WorkerLost (the step was stopped: deadline, CPU, memory or a
         crash), PoolBusy, or EngineFailure (the engine reported an unexpected error)."""
-        for _attempt in range(3):
-            worker = self._checkout()
-            try:
-                outcome = self._exchange(worker, request, files)
-            except _SendFailed:
-                self._discard(worker, replaced=True)
-                continue
-            except WorkerLost:
-                self._discard(worker, replaced=True)
-                raise
-            except BaseException:
-                self._discard(worker, replaced=True)
-                raise
-            if outcome.recycle:
-                self._discard(worker, replaced=True)
-            else:
-                self._checkin(worker)
-            if outcome.failure is not None:
-                raise EngineFailure(outcome.failure)
-            return outcome
-        raise _lost("crashed", self.settings)
+        outcome = self._with_worker(lambda worker: self._exchange(worker, request, files))
+        if outcome.failure is not None:
+            raise EngineFailure(outcome.failure)
+        return outcome
 
     def call(self, job: JobRequest) -> Any:
         """Run a plain job (engine.jobs) in a worker and return its function's result. Raises WorkerLost (stopped
         at its deadline or limits, or crashed), PoolBusy, or JobFailed (its function raised)."""
         settings = self.settings if job.deadline is None else replace(self.settings, deadline=job.deadline)
+
+        def exchange(worker: _Worker) -> JobOutcome:
+            began = time.monotonic()
+            self._send(worker, job, fresh=True)
+            outcome: JobOutcome = self._receive(worker, began + settings.deadline, settings)
+            with self._cond:
+                self.stats["jobs"] += 1
+                self.stats["job_seconds"] += outcome.seconds
+                self.stats["job_round_trip_seconds"] += time.monotonic() - began
+            return outcome
+
+        outcome = self._with_worker(exchange)
+        if outcome.error is not None:
+            raise JobFailed(outcome.error)
+        return outcome.value
+
+    def _with_worker(self, exchange: Callable[[_Worker], Any]) -> Any:
+        """One exchange with a free worker: a worker that had died while idle (the request never reached it) is
+        replaced and the next one tried; one that fails during the exchange, or asks to be recycled, is
+        replaced; the others go back to the idle list."""
         for _attempt in range(3):
             worker = self._checkout()
-            began = time.monotonic()
             try:
-                self._send(worker, job, fresh=True)
-                outcome: JobOutcome = self._receive(worker, began + settings.deadline, settings)
+                outcome = exchange(worker)
             except _SendFailed:
                 self._discard(worker, replaced=True)
                 continue
@@ -275,13 +276,7 @@ class EnginePool:
                 self._discard(worker, replaced=True)
             else:
                 self._checkin(worker)
-            with self._cond:
-                self.stats["jobs"] += 1
-                self.stats["job_seconds"] += outcome.seconds
-                self.stats["job_round_trip_seconds"] += time.monotonic() - began
-            if outcome.error is not None:
-                raise JobFailed(outcome.error)
-            return outcome.value
+            return outcome
         raise _lost("crashed", self.settings)
 
     def warm_up(self, count: int | None = None) -> None:
