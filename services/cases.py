@@ -320,16 +320,8 @@ def register_case(
         matter_code=matter_code, applicant=applicant.as_data(), channel=channel, delivery_mode=delivery_mode,
         registered_on=clock.today().isoformat(),
     )
-    # load
-    with uow.reader() as r:
-        definition = current_definition(r.session, process_id)
-        definition_id, definition_label = definition.id, f"{definition.process_id} v{definition.version}"
-        ref = definition_ref(definition)
-    # compute
-    outcome = run_step(ref, START, data=start_data)
-    if outcome.refusal == BAD_DATA:
-        raise InvalidInput(N_("The application has errors; see the marked fields."),
-                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    definition_id, definition_label, outcome = start_step(
+        uow, process_id, start_data, N_("The application has errors; see the marked fields."))
     # write
     with uow:
         session = uow.session
@@ -371,6 +363,23 @@ def register_case(
         registration = Registration(case.id, case.reference, case.lookup_code)
     document_rendering.after_commit(uow, [d.id for d in issued])
     return registration
+
+
+def start_step(uow: UnitOfWork, process_id: str, start_data: dict[str, Any], refused: str
+               ) -> tuple[int, str, StepOutcome]:
+    """The load and compute phases of starting a case on the current version of `process_id`: (definition id,
+    "process vN" for the audit, the start step's outcome). Start data the engine cannot store is refused with
+    the message `refused`."""
+    # load
+    with uow.reader() as r:
+        definition = current_definition(r.session, process_id)
+        definition_id, label = definition.id, f"{definition.process_id} v{definition.version}"
+        ref = definition_ref(definition)
+    # compute
+    outcome = run_step(ref, START, data=start_data)
+    if outcome.refusal == BAD_DATA:
+        raise InvalidInput(refused, {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    return definition_id, label, outcome
 
 
 def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:

@@ -18,13 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import runtime
-from engine.steps import BAD_DATA, START
 from services import audit_log, clock, files
 from services.actors import Actor
-from services.cases import Registration, _apply_step
-from services.definitions import current_definition
-from services.engine_steps import definition_ref, run_step
-from services.errors import N_, InvalidInput, NotFound
+from services.cases import Registration, _apply_step, start_step
+from services.errors import N_, NotFound
 from services.uow import UnitOfWork
 from storage.models import Case
 
@@ -67,16 +64,8 @@ def start_process(
     start_data = copy.deepcopy(data)
     start_data.update(matter_code=code, started_on=clock.today().isoformat())
     contact = contact or {}
-    # load
-    with uow.reader() as r:
-        definition = current_definition(r.session, process.process_id)
-        definition_id, label = definition.id, f"{definition.process_id} v{definition.version}"
-        ref = definition_ref(definition)
-    # compute
-    outcome = run_step(ref, START, data=start_data)
-    if outcome.refusal == BAD_DATA:
-        raise InvalidInput(N_("The form has errors; see the marked fields."),
-                           {outcome.refusal_path or "__all__": N_("This value cannot be stored.")})
+    definition_id, label, outcome = start_step(uow, process.process_id, start_data,
+                                               N_("The form has errors; see the marked fields."))
     # write
     with uow:
         session = uow.session
