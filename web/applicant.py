@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -215,11 +214,8 @@ def material_fields(form: FlaskForm) -> list[FileRefField]:
 
 
 def _upload_token() -> str:
-    """Uploads made before the case exists belong to this browser session only (see services.files.kept)."""
-    token = session.get(UPLOAD_TOKEN_KEY)
-    if not token:
-        token = session[UPLOAD_TOKEN_KEY] = secrets.token_hex(16)
-    return token
+    """Uploads made before the case exists belong to this browser session only (web.uploads.owner_token)."""
+    return uploads.owner_token(UPLOAD_TOKEN_KEY)
 
 
 @bp.route("/apply/<code>", methods=["GET", "POST"])

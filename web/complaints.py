@@ -5,7 +5,6 @@ slowed like the case look-up (services.lookup_guard). Rules live in services/com
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -67,10 +66,8 @@ class ComplaintForm(FlaskForm):
 
 
 def _token() -> str:
-    token = session.get(TOKEN_KEY)
-    if not token:
-        token = session[TOKEN_KEY] = secrets.token_hex(16)
-    return token
+    """Uploads made before the case exists belong to this browser session only (web.uploads.owner_token)."""
+    return uploads.owner_token(TOKEN_KEY)
 
 
 @bp.route("", methods=["GET", "POST"])

@@ -7,10 +7,11 @@ Each upload is streamed from Werkzeug's spooled temporary file into the store in
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from flask import current_app
+from flask import current_app, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from wtforms import Form, ValidationError
@@ -93,3 +94,12 @@ def describe(form: Form, session: Any) -> None:
     rows = files.names_for(session, refs)
     for field in fields:
         field.file_names.update({fid: row.original_name for fid, row in rows.items()})
+
+
+def owner_token(key: str) -> str:
+    """The browser session's token under `key`: uploads made before their case exists belong to this session
+    only (services.files.kept), and a new one is made on first use."""
+    token = session.get(key)
+    if not token:
+        token = session[key] = secrets.token_hex(16)
+    return token
