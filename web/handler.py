@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, Length
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import access, case_file, cases, clock, documents, files
+from services import access, applicant, case_file, cases, clock, documents, files
 from services.errors import Conflict, InvalidInput, ServiceError
 from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
@@ -126,7 +126,7 @@ def worklist():
         claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
         briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
         rows = [
-            {"task": t, "case": briefs[t.case_id], "due": case_view.due_info(briefs[t.case_id].due_on)}
+            {"task": t, "case": briefs[t.case_id], "due": case_view.case_due(briefs[t.case_id])}
             for t in page.rows
         ]
     is_lead = me.has_role("lead")
@@ -235,7 +235,8 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "case": case,
         "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
         "history": history,
-        "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
+        "due": case_view.case_due(case),
+        "waiting": applicant.waiting(session, case),
         "claimer": claimer,
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
@@ -467,6 +468,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         definition = case.definition  # loaded while the session is open; its XML stays deferred
         clock_context = _clock_context(session, case)
         case_documents = documents.case_documents(session, case.id)
+        waiting = applicant.waiting(session, case)
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.
     if extend_form is None:
@@ -486,7 +488,8 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         names=names,
         definition=definition,
         documents=case_documents,
-        due=case_view.due_info(case.due_on, closed_at=case.completed_at),
+        due=case_view.case_due(case),
+        waiting=waiting,
         open_tasks=[t for t in tasks if t.state == "ready"],
         extend_form=extend_form,
         withdraw_form=withdraw_form,
@@ -584,10 +587,21 @@ def lane_label(name: str | None) -> str:
     return g.unit_names.get(name, name)
 
 
+def process_name(process_id: str) -> str:
+    """A process as a person names it: its matter's name in the user's language; a shared part (acceptance,
+    delivery) or a new designer's process keeps its id, which the pages show as code."""
+    try:
+        code = load_catalog_cached().matter_by_process_id(process_id).code
+    except KeyError:
+        return process_id
+    return dict(matter_choices()).get(code, process_id)
+
+
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     return {
         "me": current_user,
+        "process_name": process_name,
         "matter_name": lambda code: dict(matter_choices()).get(code, code),
         "lane_label": lane_label,
     }

@@ -59,6 +59,36 @@ DELIVERY = {
 }
 
 
+APPLICANT_ACTOR = "applicant:"
+
+
+def actor_name(username: str | None) -> str:
+    """Who did something, as a person reads it: a user's display name, "the applicant" for the applicant's
+    own actions, "the system" for the scheduler and set-up; never the internal id ("applicant:9122…")."""
+    if not username:
+        return ""
+    if username.startswith(APPLICANT_ACTOR):
+        return str(_l("Applicant"))
+    names = _display_names()
+    if username in names:
+        return names[username]
+    return str(_l("System"))
+
+
+def _display_names() -> dict[str, str]:
+    """User name → display name, read once per request (the users table is small)."""
+    from flask import g
+    from sqlalchemy import select
+
+    from storage.models import User
+    from web.common import reader
+
+    if "display_names" not in g:
+        with reader() as r:
+            g.display_names = dict(r.session.execute(select(User.username, User.display_name)).all())
+    return g.display_names
+
+
 def _lookup(table: dict[str, Any], value: Any) -> Any:
     return table.get(value, value) if value is not None else ""
 
@@ -71,3 +101,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["action_label"] = lambda v: _lookup(ACTIONS, v)
     app.jinja_env.filters["channel"] = lambda v: _lookup(CHANNEL, v)
     app.jinja_env.filters["delivery"] = lambda v: _lookup(DELIVERY, v)
+    app.jinja_env.filters["actor_name"] = actor_name

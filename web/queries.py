@@ -40,6 +40,8 @@ class CaseBrief:
     applicant_name: str
     due_on: date | None
     status: str
+    clock_flag: str | None = None
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def case_briefs(session: Session, case_ids: set[int]) -> dict[int, CaseBrief]:
     if not case_ids:
         return {}
     rows = session.execute(
-        select(Case.id, Case.reference, Case.applicant_name, Case.due_on, Case.status).where(
+        select(Case.id, Case.reference, Case.applicant_name, Case.due_on, Case.status, Case.clock_flag,
+               Case.completed_at).where(
             Case.id.in_(case_ids)
         )
     ).all()
