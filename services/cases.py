@@ -416,7 +416,11 @@ def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         uow.commit()
 
 
-def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) -> None:
+def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor, reason: str) -> None:
+    """A lead gives a task to a colleague: the reason is audited and the new owner is told (bell and e-mail)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("Say why the task is reassigned."), {"reason": N_("This field is required.")})
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
@@ -445,8 +449,11 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
         if result.rowcount != 1:
             raise Conflict(N_("This task was changed by someone else in the meantime."))
         audit_log.record(session, actor, "task.reassigned", case_id=task.case_id, task=task_id, title=task.title,
-                         before={"claimed_by": previous.username if previous else None},
+                         reason=reason[:2000], before={"claimed_by": previous.username if previous else None},
                          after={"claimed_by": target.username})
+        from services import reminders
+
+        reminders.task_assigned(session, task, target_id=target.id, by=actor, reason=reason[:500])
         uow.commit()
 
 

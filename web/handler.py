@@ -178,8 +178,8 @@ def reassign(task_id: str):
         flash(_("Choose the colleague who should do this task."), "error")
         return redirect(_back_to(task_id))
     try:
-        cases.reassign_task(uow(), task_id, to_user, actor())
-        flash(_("The task was reassigned."), "success")
+        cases.reassign_task(uow(), task_id, to_user, actor(), request.form.get("reason", "")[:2000])
+        flash(_("The task was reassigned; its new owner is told (reminder and e-mail)."), "success")
     except InvalidInput as err:  # a colleague of another unit: shown on the page it came from
         flash_service_error(err)
     return redirect(_back_to(task_id))

@@ -135,10 +135,10 @@ def test_a_lead_reassigns_within_the_unit_only(world, uow):
     task = world.ready_task(case_id, "publish_acceptance_public_notice")
     assert task.lane == "环评处"
     with pytest.raises(Forbidden):
-        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"])  # not a lead
+        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"], "leave")  # not a lead
     with pytest.raises(InvalidInput):
-        cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"])
-    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"])
+        cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"], "leave")
+    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "leave")
     assert world.ready_task(case_id, "publish_acceptance_public_notice").claimed_by == world.actors["eia2"].user_id
 
 

@@ -87,10 +87,9 @@ class _Reader(HTMLParser):
             self._lang_stack.pop()
 
     def _foreign(self) -> bool:
-        for lang in reversed(self._lang_stack):
-            if lang:
-                return not lang.lower().startswith("zh")
-        return False
+        """Inside an element marked as another language than the page's (the <html> element's)."""
+        marked = [lang.lower()[:2] for lang in self._lang_stack if lang]
+        return bool(marked) and marked[-1] != marked[0]
 
     def handle_data(self, data: str) -> None:
         if not self._skip and not self._foreign() and data.strip():
@@ -106,8 +105,8 @@ def read(url: str, status: int, html: str) -> Page:
 def english_in(text: str) -> list[str]:
     """Latin words in a Chinese text that are neither allowed names nor parts of codes, numbers or addresses."""
     # Drop what is legitimately Latin: URLs, e-mail addresses, file names with extensions, reference numbers.
-    text = re.sub(r"https?://\S+|\S+@\S+|\S+\.(pdf|zip|docx?|png|jpe?g|ofd|bpmn|xml)\b|\b[0-9a-f]{8,}\b", " ", text,
-                  flags=re.I)
+    text = re.sub(r"https?://\S+|\S+@\S+|[\w./-]+\.(pdf|zip|docx?|png|jpe?g|ofd|bpmn|xml|toml|json)\b"
+                  r"|\b[0-9a-f]{8,}\b", " ", text, flags=re.I)
     found = []
     for word in WORD.findall(text):
         if len(word) < MIN_WORD or word.lower() in ALLOWED_WORDS or word.isupper():

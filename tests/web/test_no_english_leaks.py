@@ -1,0 +1,114 @@
+"""Every page a demo user reaches (from the navigation, the links of the pages, and the url_map's pages without
+parameters) reads in Chinese: no English words outside the allow-list of names and codes, no internal ids (the
+applicant's actor, process ids, data keys), no untranslated message ids; and every form leaves the messages about
+its fields to the server (``novalidate``), which answers in the page's language.
+
+Generic: the pages are found by walking, so pages added later are checked as well. SQLite only: what is checked
+is the text of the pages, not storage.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from crawl_support import crawl, english_in, internal_ids_in, parameterless_pages
+
+from app import create_app, uow_for, workflows_dir
+from services import demo
+from services.demo_cases import seed_cases
+from storage.migrate import upgrade
+
+ANONYMOUS = "(anonymous)"
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('crawl') / 'runonce.db'}"
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SCHEDULER_ENABLED": False,
+                      "WTF_CSRF_ENABLED": False, "LOGIN_FAILURE_DELAY": 0.0})
+    upgrade(app.extensions["runonce.engine"])
+    demo.seed(uow_for(app), workflows_dir(app))
+    seed_cases(uow_for(app))
+    yield app
+    app.extensions["runonce.engine"].dispose()
+
+
+def _client(app, username: str, lang: str):
+    client = app.test_client()
+    client.post("/language", data={"lang": lang})
+    if username != ANONYMOUS:
+        response = client.post("/login", data={"username": username, "password": demo.DEMO_PASSWORD})
+        assert response.status_code == 302, username
+    return client
+
+
+def _people() -> list[str]:
+    # One person per role is enough; the unit's colleagues see the same pages.
+    wanted = {"window1", "window_lead", "eia1", "eia_lead", "leader1", "supervisor1", "designer1", "admin"}
+    return [ANONYMOUS, *(u for u, *_ in demo.DEMO_USERS if u in wanted)]
+
+
+FORM = re.compile(r"<form\b[^>]*>", re.I)
+CONSTRAINED = re.compile(r"<(input|select|textarea)\b[^>]*\b(required|pattern=|min=|max=|maxlength=|type=\"(email|url|"
+                         r"number|date)\")", re.I)
+
+
+def _forms_without_novalidate(html: str) -> list[str]:
+    """Forms whose fields the browser would check itself (in the browser's language, not the page's)."""
+    found = []
+    starts = [m for m in FORM.finditer(html)]
+    for i, match in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(html)
+        body = html[match.end():end].split("</form>", 1)[0]
+        if CONSTRAINED.search(body) and "novalidate" not in match.group(0).lower():
+            found.append(match.group(0)[:120])
+    return found
+
+
+@pytest.mark.parametrize("username", _people())
+def test_chinese_pages_show_no_english_and_no_internal_ids(demo_app, username):
+    client = _client(demo_app, username, "zh_CN")
+    leaks: dict[str, set[str]] = {}
+    pages = 0
+    for page in crawl(client, ["/", *parameterless_pages(demo_app)], limit=70):
+        pages += 1
+        assert page.status < 500, page.url
+        for text in page.texts:
+            for word in [*english_in(text), *internal_ids_in(text)]:
+                leaks.setdefault(page.url, set()).add(f"{word!r} in {text[:80]!r}")
+        response = client.get(page.url)
+        unchecked = _forms_without_novalidate(response.get_data(as_text=True))
+        assert not unchecked, (page.url, unchecked)
+    assert pages >= (8 if username == ANONYMOUS else 5), pages  # the walk reached the role's pages
+    assert not leaks, "\n".join(f"{url}: {sorted(words)[:8]}" for url, words in leaks.items())
+
+
+def test_the_checks_find_what_they_look_for():
+    """The detectors flag the leaks this test exists for (so a quiet crawl means something)."""
+    assert english_in("等待 Waiting for the applicant") == ["Waiting", "for", "the", "applicant"]
+    assert english_in("附件 report.pdf，GB 3095 标准，PDF 文件，哈希 dda60a978fffdc12") == []
+    assert internal_ids_in("申请人 applicant:91220000123456789K") == ["applicant:91220000123456789K"]
+    assert internal_ids_in("m07_radiation_project_confirmation v1")
+    assert _forms_without_novalidate('<form method="post"><input name="a" required></form>')
+    assert not _forms_without_novalidate('<form method="post" novalidate><input name="a" required></form>')
+
+
+@pytest.mark.parametrize("path, method, status", [("/login", "put", 405), ("/no-such-page", "get", 404)])
+def test_error_pages_speak_the_active_language(demo_app, path, method, status):
+    for lang, word in (("zh_CN", "不"), ("en", "does not")):
+        client = _client(demo_app, ANONYMOUS, lang)
+        response = getattr(client, method)(path)
+        assert response.status_code == status
+        text = response.get_data(as_text=True)
+        assert word in text and "Method Not Allowed" not in text, lang
+    assert "GET" in response.headers.get("Allow", "GET")
+
+
+def test_too_many_requests_page_is_translated(demo_app):
+    from werkzeug.exceptions import TooManyRequests
+
+    with demo_app.test_request_context("/"):  # Chinese, the default
+        response = demo_app.make_response(demo_app.handle_user_exception(TooManyRequests(retry_after=60)))
+    assert response.status_code == 429 and "尝试次数过多" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "60"
