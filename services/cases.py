@@ -389,6 +389,29 @@ def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         uow.commit()
 
 
+def claim_next_task(uow: UnitOfWork, case_id: int, lane: str | None, actor: Actor) -> HumanTask | None:
+    """After completing a task: the case's next open task in the same lane, when this person may work it and
+    nobody has claimed it, is claimed for them (one click to release it). None when there is no such task or
+    a colleague was faster."""
+    if lane is None or not actor.works_lane(lane) or actor.user_id is None:
+        return None
+    with uow.reader() as r:
+        candidates = r.session.execute(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready",
+                                    HumanTask.lane == lane, HumanTask.claimed_by.is_(None))
+            .order_by(HumanTask.created_at, HumanTask.id)
+        ).scalars().all()
+        offered = next((t for t in candidates if actor.has_task_role(t.role)), None)
+        if offered is None:
+            return None
+        r.session.expunge(offered)
+    try:
+        claim_task(uow, offered.id, actor)
+    except (Conflict, Forbidden):
+        return None
+    return offered
+
+
 def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
     with uow:
         session = uow.session

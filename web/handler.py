@@ -341,6 +341,12 @@ def task(task_id: str):
                             title=issued.title, number=issued.number), "success")
                 if result.status == "completed":
                     flash(_("The case is completed."), "success")
+                offered = (cases.claim_next_task(uow(), row.case_id, row.lane, actor())
+                           if result.status == "active" else None)
+                if offered is not None:  # the next step is this person's too: straight to it
+                    flash(_("The next step “%(title)s” is also for your unit: it is claimed for you. Release it "
+                            "if a colleague should do it.", title=offered.title), "info")
+                    return redirect(url_for("handler.task", task_id=offered.id))
                 return redirect(url_for("handler.case", case_id=row.case_id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))

@@ -345,3 +345,16 @@ def test_an_incident_is_retried_with_corrected_data(world, monkeypatch):
     assert events[-1].payload["corrections"] == {"parts": 4} and events[-1].payload["after"]["share"] == 25
     with pytest.raises(Conflict):
         cases.retry_incident(world.uow, case_id, admin)
+
+
+def test_the_next_step_in_the_same_lane_is_claimed_for_whoever_finished_the_last(world, uow):
+    case_id = _register(world)
+    window1 = world.actors["window1"]
+    cases.complete_task(uow, world.ready_task(case_id, "check_materials").id, COMPLETE, window1)
+    assert cases.claim_next_task(uow, case_id, "审批办", world.actors["eia1"]) is None  # not their lane
+    offered = cases.claim_next_task(uow, case_id, "审批办", window1)
+    assert offered is not None and offered.spec_name == "issue_acceptance"
+    assert world.ready_task(case_id, "issue_acceptance").claimed_by == window1.user_id
+    # already claimed: nothing more to offer, to anyone
+    assert cases.claim_next_task(uow, case_id, "审批办", window1) is None
+    assert "task.claimed" in [e for e, in _events(uow, case_id)]
