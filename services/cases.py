@@ -13,6 +13,7 @@ The other commands are one transaction each.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,9 +159,16 @@ def _registered_on(case: Case, data: dict[str, Any]) -> str | None:
 
 
 def _record_trips(case: Case, data: dict[str, Any]) -> None:
+    count = trip_count(case, data)
+    case.trips = count.trips
+    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
+
+
+def trip_count(case: Case, data: dict[str, Any]) -> trips.TripCount:
     """Trips by the run-once rules, from what the case recorded so far (补正 visits, visits after delivery such as
-    m08's cancellation at the window, the hand-over).  即办 (result handed over in the application visit) is
-    taken from the dates — the pick-up on the day of registration — not from the form's checkbox."""
+    m08's cancellation at the window, the hand-over), with the reason of each.  即办 (result handed over in the
+    application visit) is taken from the dates — the pick-up on the day of registration — not from the form's
+    checkbox.  The case page shows the reasons beside the number."""
     registered = _registered_on(case, data)
     pickup = data.get("pickup_date")
     same_visit = (case.channel == "window" and case.delivery_mode == "window" and bool(data.get("delivered"))
@@ -177,8 +185,7 @@ def _record_trips(case: Case, data: dict[str, Any]) -> None:
     reasons = list(count.reasons)
     if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
         reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
-    case.trips = count.trips
-    case.trip_flag = None if count.meets_run_once else "；".join(reasons)
+    return dataclasses.replace(count, reasons=reasons)
 
 
 def _materials_payload(session: Session, received) -> list[dict[str, Any]]:

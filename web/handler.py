@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -60,8 +60,9 @@ def task_form_class(form_name: str, context: FormContext | None = None) -> type[
 
 
 @bp.get("/")
-@login_required
 def home():
+    if not current_user.is_authenticated:  # a visitor: the applicants' pages (staff sign in from there)
+        return redirect(url_for("applicant.index"))
     me = actor()
     if not me.has_role(*WORK_ROLES):
         if me.has_role("admin"):
@@ -475,6 +476,9 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         clock_context = _clock_context(session, case)
         case_documents = documents.case_documents(session, case.id)
         waiting = applicant.waiting(session, case)
+        # The number of trips is shown with its reasons (the rules' wording, in Chinese), never alone.
+        trip_reasons = (cases.trip_count(case, case_view.workflow_data(case)).reasons
+                        if case.trips is not None and case.state else [])
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.
     if extend_form is None:
@@ -496,6 +500,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         documents=case_documents,
         due=case_view.case_due(case),
         waiting=waiting,
+        trip_reasons=trip_reasons,
         open_tasks=[t for t in tasks if t.state == "ready"],
         extend_form=extend_form,
         withdraw_form=withdraw_form,

@@ -12,12 +12,34 @@
     var matter = form.querySelector("select[name=matter]");
     var block = document.getElementById("report-type-block");
     var lists = form.querySelectorAll("[data-materials-of]");
+    var modes = JSON.parse(form.getAttribute("data-service-modes") || "{}");
+    var channels = form.querySelectorAll("input[name=channel]");
+    var deliveries = form.querySelectorAll("input[name=delivery_mode]");
     var sync = function () {
       if (block) { block.hidden = eia.indexOf(matter.value) < 0; }
       // The materials checklist of the chosen matter only.
       lists.forEach(function (list) { list.hidden = list.getAttribute("data-materials-of") !== matter.value; });
+      // Only the deliveries the matter offers with the chosen channel (the server refuses the others).
+      var offered = modes[matter.value];
+      var channel = form.querySelector("input[name=channel]:checked");
+      var lost = false;
+      deliveries.forEach(function (radio) {
+        var ok = !offered || !channel || offered.indexOf(channel.value + "/" + radio.value) >= 0;
+        radio.disabled = !ok;
+        var label = radio.closest("label") || radio.parentNode;
+        if (label) { label.classList.toggle("not-offered", !ok); }
+        if (!ok && radio.checked) { radio.checked = false; lost = true; }
+      });
+      if (lost) {
+        var first = form.querySelector("input[name=delivery_mode]:not(:disabled)");
+        if (first) { first.checked = true; }
+      }
     };
-    if (matter) { matter.addEventListener("change", sync); sync(); }
+    if (matter) {
+      matter.addEventListener("change", sync);
+      channels.forEach(function (radio) { radio.addEventListener("change", sync); });
+      sync();
+    }
   }
 
   // Leaving a task form with unsent changes asks first.
