@@ -24,6 +24,7 @@ and format "uri" (http/https only), the same rules as the service-side ``forms.s
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -206,8 +207,11 @@ def _make_field(spec: FieldSpec, gettext: Gettext, titles: dict[str, str] | None
     checks: list[Any] = [presence]
     render: dict[str, Any] = {}
     common: dict[str, Any] = {"label": spec.title, "description": spec.description or ""}
-    if "default" in node and spec.kind in ("text", "textarea", "date"):
+    if "default" in node and spec.kind in ("text", "textarea"):
         common["default"] = node["default"]
+    if "default" in node and spec.kind == "date":  # the field's value is a date, as when it is typed
+        with contextlib.suppress(ValueError):
+            common["default"] = date.fromisoformat(str(node["default"]))
     if spec.kind in ("text", "textarea"):
         low, high = _bounds(node, "length")
         if low is not None or high is not None:

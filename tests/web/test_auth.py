@@ -13,7 +13,7 @@ from storage.models import AuditEvent, Throttle
 
 
 def test_anonymous_user_is_sent_to_sign_in(client):
-    response = client.get("/?view=mine")
+    response = client.get("/reminders/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
     page = client.get(response.headers["Location"]).get_data(as_text=True)

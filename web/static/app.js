@@ -5,6 +5,21 @@
     button.addEventListener("click", function () { window.print(); });
   });
 
+  // Narrow screens show tables as cards: each cell carries its column's header (app.css shows it as a label).
+  document.querySelectorAll("table").forEach(function (table) {
+    var heads = table.querySelectorAll("thead th");
+    if (!heads.length) { return; }
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      var column = 0;
+      Array.prototype.forEach.call(row.children, function (cell) {
+        var head = heads[column];
+        var label = head ? head.textContent.trim() : "";
+        if (label && !cell.hasAttribute("data-label")) { cell.setAttribute("data-label", label); }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+
   // Registration: the EIA document type only matters for the EIA matter.
   var form = document.querySelector("form[data-eia-matters]");
   if (form) {
