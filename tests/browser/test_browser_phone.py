@@ -115,11 +115,22 @@ def test_the_case_page_says_what_happens_next(demo_server, browser, viewport):
         page.goto(f"{demo_server.base_url}/")
         page.click("table.worklist tbody tr a[href^='/cases/']")
         sentence = page.locator("#next-step")
+        sentence.wait_for()
         assert sentence.is_visible()
         text = sentence.inner_text()
         assert text.startswith("等待") and "办理时限" in text, text
         # The sentence is in the first screen, above the diagram.
         assert sentence.bounding_box()["y"] < viewport["height"]
+        # The diagram opens readable (never below its minimum zoom) with the current step in sight.
+        page.wait_for_selector("#diagram[data-state=ready]")
+        assert float(page.get_attribute("#diagram", "data-zoom")) >= 0.6 - 1e-6
+        box = page.locator("#diagram").bounding_box()
+        current = page.locator("#diagram .djs-element.marker-current").first.bounding_box()
+        middle = (current["x"] + current["width"] / 2, current["y"] + current["height"] / 2)
+        assert box["x"] <= middle[0] <= box["x"] + box["width"] and box["y"] <= middle[1] <= box["y"] + box["height"]
+        zoom = float(page.get_attribute("#diagram", "data-zoom"))
+        page.click("[data-diagram-zoom=in]")
+        assert float(page.get_attribute("#diagram", "data-zoom")) > zoom
         if viewport is PHONE:  # the task list is cards: each cell is labelled with its column
             label = page.locator("table.list tbody td[data-label]").first.get_attribute("data-label")
             assert label
