@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 # Chinese too (BPMN, PDF, ZIP, e-mail …), and the language switch's own "English".
 ALLOWED_WORDS = {
     "english", "chinesecalendar", "toml", "bpmn", "pdf", "ofd", "zip", "doc", "docx", "jpeg", "jpg", "png", "mb",
-    "kb", "gb", "email",
+    "kb", "gb", "email", "ctrl",
     "e-mail", "url", "http", "https", "www", "sha", "ca", "id", "xml", "json", "csv", "api", "v", "no",
     "mib", "ip", "sms", "app", "ems", "gis", "spiffworkflow", "bpmn-js", "smtp", "utc", "gb/t", "hj",
 }

@@ -336,7 +336,7 @@ def task(task_id: str):
                     flash(_("The case stopped at a step of its process and is now an incident; an administrator "
                             "sees why and can run the step again. What you entered is recorded."), "error")
                 else:
-                    flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                    flash(_("Done: “%(title)s” is completed.", title=labels.task_title(row.title)), "success")
                 for issued in result.documents:
                     flash(_("Issued: %(title)s %(number)s; print it from the case's documents.",
                             title=issued.title, number=issued.number), "success")
@@ -346,7 +346,7 @@ def task(task_id: str):
                            if result.status == "active" else None)
                 if offered is not None:  # the next step is this person's too: straight to it
                     flash(_("The next step “%(title)s” is also for your unit: it is claimed for you. Release it "
-                            "if a colleague should do it.", title=offered.title), "info")
+                            "if a colleague should do it.", title=labels.task_title(offered.title)), "info")
                     return redirect(url_for("handler.task", task_id=offered.id))
                 return redirect(url_for("handler.case", case_id=row.case_id))
         if status == 422 and not loose:

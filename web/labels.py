@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask
@@ -62,6 +63,36 @@ DELIVERY = {
 APPLICANT_ACTOR = "applicant:"
 
 
+def task_title(title: str | None) -> str:
+    """A task's title in the page's language: on English pages the ``x-title-en`` the diagrams give their user
+    tasks (a title a designer typed without one stays as it is)."""
+    from web.i18n import current_language
+
+    if not title or current_language() == "zh_CN":
+        return title or ""
+    return _english_titles().get(title, title)
+
+
+@lru_cache(maxsize=1)
+def _english_titles() -> dict[str, str]:
+    """Chinese task name → its x-title-en, from the shipped diagrams (read once)."""
+    from lxml import etree
+
+    from workflows.catalog import shipped_catalog
+
+    bpmn = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+    spiff = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
+    titles: dict[str, str] = {}
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    for path in sorted(shipped_catalog().path.parent.rglob("*.bpmn")):
+        root = etree.parse(str(path), parser).getroot()
+        for task in [*root.iter(f"{bpmn}userTask"), *root.iter(f"{bpmn}manualTask")]:
+            for prop in task.iter(f"{spiff}property"):
+                if prop.get("name") == "x-title-en" and task.get("name"):
+                    titles.setdefault(task.get("name"), prop.get("value") or task.get("name"))
+    return titles
+
+
 def actor_name(username: str | None) -> str:
     """Who did something, as a person reads it: a user's display name, "the applicant" for the applicant's
     own actions, "the system" for the scheduler and set-up; never the internal id ("applicant:9122…")."""
@@ -102,3 +133,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["channel"] = lambda v: _lookup(CHANNEL, v)
     app.jinja_env.filters["delivery"] = lambda v: _lookup(DELIVERY, v)
     app.jinja_env.filters["actor_name"] = actor_name
+    app.jinja_env.filters["task_title"] = task_title
