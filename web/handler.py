@@ -397,7 +397,7 @@ def _typed(form: FlaskForm, spec: FormSpec | None) -> list[tuple[str, str]]:
     for field in spec.fields if spec else []:
         value = form[field.name].data if field.name in form else None
         if value not in (None, "", [], False) and not hasattr(value, "filename"):
-            kept.append((field.title, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+            kept.append((field.title, labels.join_list(value) if isinstance(value, list) else str(value)))
     return kept
 
 

@@ -120,6 +120,17 @@ def _display_names() -> dict[str, str]:
     return g.display_names
 
 
+def list_separator() -> str:
+    """Between the items of a list in a sentence: 、 in Chinese, a comma in English."""
+    from web.i18n import current_language
+
+    return "、" if current_language() == "zh_CN" else ", "
+
+
+def join_list(items: Any) -> str:
+    return list_separator().join(str(item) for item in items)
+
+
 def _lookup(table: dict[str, Any], value: Any) -> Any:
     return table.get(value, value) if value is not None else ""
 
@@ -134,3 +145,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["delivery"] = lambda v: _lookup(DELIVERY, v)
     app.jinja_env.filters["actor_name"] = actor_name
     app.jinja_env.filters["task_title"] = task_title
+    app.jinja_env.filters["join_list"] = join_list

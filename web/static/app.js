@@ -5,6 +5,10 @@
     button.addEventListener("click", function () { window.print(); });
   });
 
+  // The server checks every field and answers in the page's language; the browser's own bubbles would speak the
+  // browser's language instead. Pages mark their forms novalidate; this covers a form that forgot.
+  document.querySelectorAll("form").forEach(function (form) { form.noValidate = true; });
+
   // Narrow screens show tables as cards: each cell carries its column's header (app.css shows it as a label).
   document.querySelectorAll("table").forEach(function (table) {
     var heads = table.querySelectorAll("thead th");
