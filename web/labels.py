@@ -120,6 +120,29 @@ def _display_names() -> dict[str, str]:
     return g.display_names
 
 
+def document_title(document: Any) -> str:
+    """A document's title in the page's language. The stored title is the Chinese one printed on the document;
+    on English pages it is the English message id of its kind (and of the matter's wording, for decisions) whose
+    Chinese translation it is."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as translate
+
+    from documents import kinds
+    from web.i18n import current_language
+
+    title = getattr(document, "title", "") or ""
+    kind = getattr(document, "kind", None)
+    if current_language() == "zh_CN" or kind not in kinds.KINDS:
+        return title
+    candidates = {kinds.title_msgid(kind, wording) for wording in kinds.WORDINGS}
+    with force_locale("zh_CN"):
+        chinese = {msgid: translate(msgid) for msgid in candidates}
+    for msgid, text in chinese.items():
+        if text == title:
+            return translate(msgid)
+    return title
+
+
 def list_separator() -> str:
     """Between the items of a list in a sentence: 、 in Chinese, a comma in English."""
     from web.i18n import current_language
@@ -146,3 +169,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["actor_name"] = actor_name
     app.jinja_env.filters["task_title"] = task_title
     app.jinja_env.filters["join_list"] = join_list
+    app.jinja_env.filters["document_title"] = document_title
