@@ -147,3 +147,25 @@ def test_the_case_page_says_what_happens_next(demo_server, browser, viewport):
         raise
     finally:
         context.close()
+
+
+def test_registration_offers_only_the_deliveries_of_the_matter(demo_server, browser):
+    """m02 has no online delivery (m07 has): choosing m02 takes 网上下载 away (it was offered, then refused)."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    try:
+        _sign_in(page, demo_server.base_url, "window1")
+        page.goto(f"{demo_server.base_url}/cases/new")
+        online = page.locator("input[name=delivery_mode][value=online]")
+        page.select_option("select[name=matter]", "m07")
+        page.check("input[name=channel][value=online]")
+        assert online.is_enabled()
+        online.check()
+        page.select_option("select[name=matter]", "m02")
+        assert online.is_disabled() and not online.is_checked()
+        assert page.locator("input[name=delivery_mode]:checked").count() == 1  # an offered one instead
+    except Exception:
+        _shot(page, "registration_deliveries")
+        raise
+    finally:
+        context.close()
