@@ -138,8 +138,22 @@ def test_a_lead_reassigns_within_the_unit_only(world, uow):
         cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"], "leave")  # not a lead
     with pytest.raises(InvalidInput):
         cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"], "leave")
-    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "leave")
+    with pytest.raises(InvalidInput):  # a reason is required
+        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "  ")
+    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "李强休假")
     assert world.ready_task(case_id, "publish_acceptance_public_notice").claimed_by == world.actors["eia2"].user_id
+    # audited with the reason; the new owner is told in the bell and by e-mail (the mail job's message)
+    from services import mailer
+    from storage.models import Reminder
+
+    with uow.reader() as r:
+        event = r.session.execute(select(AuditEvent).where(AuditEvent.action == "task.reassigned")).scalar_one()
+        assert event.payload["reason"] == "李强休假"
+        reminder = r.session.execute(select(Reminder).where(Reminder.kind == "task_assigned")).scalar_one()
+        assert reminder.user_id == world.actors["eia2"].user_id and reminder.subject_id == task.id
+        mail = mailer.compose(reminder, "zh_CN", ["eia2@example.cn"], mailer.MailSettings())
+    body = mail.get_content()
+    assert "改派给您" in body and "李强休假" in body and "任务改派" in mail["Subject"]
 
 
 def test_bad_form_values_are_refused_with_field_messages(world):
