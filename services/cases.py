@@ -182,10 +182,12 @@ def trip_count(case: Case, data: dict[str, Any]) -> trips.TripCount:
         # An open case counts its planned pick-up; a case that ended without a result has none to collect.
         result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
-    reasons = list(count.reasons)
+    reasons, ids = list(count.reasons), list(count.reason_ids)
     if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
         reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
-    return dataclasses.replace(count, reasons=reasons)
+        ids.insert(0, (trips.HANDOVER_NOT_SAME_DAY, {"pickup": pickup if isinstance(pickup, str) else "—",
+                                                     "applied": registered or "—"}))
+    return dataclasses.replace(count, reasons=reasons, reason_ids=ids)
 
 
 def _materials_payload(session: Session, received) -> list[dict[str, Any]]:

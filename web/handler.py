@@ -466,6 +466,21 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
     }
 
 
+def _trip_reasons(count) -> list[str]:
+    """The reasons of a trip count in the page's language (the rules' own Chinese wording in Chinese)."""
+    if current_language() == "zh_CN":
+        return list(count.reasons)
+    out = []
+    for msgid, params in count.reason_ids:
+        shown = dict(params)
+        if "channel" in shown:
+            shown["channel"] = str(labels.CHANNEL.get(shown["channel"], shown["channel"]))
+        if "delivery" in shown:
+            shown["delivery"] = str(labels.DELIVERY.get(shown["delivery"], shown["delivery"]))
+        out.append(_(msgid, **shown))
+    return out
+
+
 def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
                 withdraw_form: WithdrawForm | None = None, status: int = 200):
     with viewable_case(case_id) as (case, session):
@@ -477,7 +492,7 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         case_documents = documents.case_documents(session, case.id)
         waiting = applicant.waiting(session, case)
         # The number of trips is shown with its reasons (the rules' wording, in Chinese), never alone.
-        trip_reasons = (cases.trip_count(case, case_view.workflow_data(case)).reasons
+        trip_reasons = (_trip_reasons(cases.trip_count(case, case_view.workflow_data(case)))
                         if case.trips is not None and case.state else [])
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.

@@ -50,3 +50,15 @@ def test_visitors_land_on_the_public_pages_and_staff_on_their_work(client, login
     assert response.status_code == 302 and response.headers["Location"] == "/public/"
     assert "工作人员登录" in _text(client.get("/public/"))
     assert login_as("eia1").get("/").status_code == 200
+
+
+def test_trips_are_shown_with_their_reasons_in_the_pages_language():
+    """The rules give each reason in Chinese and as an English message id with the same values."""
+    from services.trips import count_trips
+
+    count = count_trips("window", "window", in_person_supplements=1)
+    assert count.trips == 3 and len(count.reasons) == len(count.reason_ids)
+    english = [msgid % values for msgid, values in count.reason_ids]
+    assert "Missing materials brought to the window 1 times, 1 trip each" in english
+    assert any("over the run-once limit of 1" in line for line in english)
+    assert "补正材料由申请人到窗口递交 1 次，每次计 1 次跑动" in count.reasons
