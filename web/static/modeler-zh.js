@@ -141,6 +141,24 @@
     "unknown di {di} for element {semantic}": "元素 {semantic} 的图形定义 {di} 无法识别",
     "missing {semantic}#bpmnElement": "缺少 {semantic}#bpmnElement"
   };
+  // Import errors come from the XML reader with their values already filled in: matched by pattern.
+  var messages = [
+    [/^unparsable content <([^>]+)> detected; this may indicate an invalid BPMN 2\.0 diagram file/,
+     "无法解析的内容 <$1>：这可能不是有效的 BPMN 2.0 文件"],
+    [/^unresolved reference <([^>]+)>/, "无法解析的引用 <$1>"],
+    [/^unknown type <([^>]+)>/, "未知的元素类型 <$1>"],
+    [/^no diagram to display/, "没有可显示的流程图"],
+    [/^no process or collaboration to display/, "没有可显示的流程或协作"],
+    [/^failed to import (.*)/, "无法导入元素 $1"],
+    [/^Text data outside of root node/, "根元素之外有文本：不是有效的 XML 文件"],
+    [/^(missing|unexpected|unclosed|illegal|invalid) .*/i, "XML 格式错误：$&"]
+  ];
+  window.runonceTranslateMessage = function (message) {
+    for (var i = 0; i < messages.length; i += 1) {
+      if (messages[i][0].test(message)) { return message.replace(messages[i][0], messages[i][1]); }
+    }
+    return message;
+  };
   window.runonceTranslate = {
     translate: ["value", function (template, replacements) {
       var text = Object.prototype.hasOwnProperty.call(zh, template) ? zh[template] : template;

@@ -442,7 +442,9 @@
         setDirty(true);
         messageEl.hidden = true;
       }).catch(function (err) {
-        showMessage("error", [p(fill(T.open_failed, { error: err.message || String(err) }))], "open-failed");
+        var why = err.message || String(err);
+        if (window.runonceTranslateMessage) { why = window.runonceTranslateMessage(why); }
+        showMessage("error", [p(fill(T.open_failed, { error: why }))], "open-failed");
       });
     };
     reader.readAsText(file);
