@@ -118,15 +118,15 @@ def _open_notice(session: Session, case: Case, data: dict[str, Any]) -> Notice |
                   data.get("supplement_due_date"), task.id)
 
 
-def waiting(session: Session, case: Case) -> Waiting:
+def waiting(session: Session, case: Case, data: dict[str, Any] | None = None) -> Waiting:
     """What the case waits for, from whom and until when: the one answer the applicant's page and the staff's
-    case, task and worklist pages give."""
+    case and task pages give. ``data``: the case's workflow data when the caller has read it already."""
     answering = case.status == "active" and session.execute(
         select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.state == "ready",
                                    HumanTask.spec_name == RECEIVE_SUPPLEMENT)
     ).first() is not None
     # The workflow (a large deferred column) is read only when a notice's due date is needed.
-    notice = _open_notice(session, case, _workflow_data(case)) if answering else None
+    notice = _open_notice(session, case, data if data is not None else _workflow_data(case)) if answering else None
     return _waiting(session, case, notice)
 
 

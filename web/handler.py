@@ -490,10 +490,10 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         definition = case.definition  # loaded while the session is open; its XML stays deferred
         clock_context = _clock_context(session, case)
         case_documents = documents.case_documents(session, case.id)
-        waiting = applicant.waiting(session, case)
-        # The number of trips is shown with its reasons (the rules' wording, in Chinese), never alone.
-        trip_reasons = (_trip_reasons(cases.trip_count(case, case_view.workflow_data(case)))
-                        if case.trips is not None and case.state else [])
+        # The number of trips is shown with its reasons, never alone; the workflow is read once for both.
+        data = case_view.workflow_data(case) if case.trips is not None and case.state else None
+        waiting = applicant.waiting(session, case, data)
+        trip_reasons = _trip_reasons(cases.trip_count(case, data)) if data is not None else []
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.
     if extend_form is None:
