@@ -151,8 +151,19 @@ def _waiting(session: Session, case: Case, notice: Notice | None) -> Waiting:
                        until=case.promised_due_on or case.due_on,
                        working_days_left=left.promised if left.promised is not None else left.statutory)
     if case.next_timer_due is not None:
-        return Waiting("timer", until=clock.beijing_date(case.next_timer_due))
+        return Waiting("timer", step=_timer_name(case), until=clock.beijing_date(case.next_timer_due))
     return Waiting("office", until=case.promised_due_on or case.due_on)
+
+
+def _timer_name(case: Case) -> str | None:
+    """The name of the timer the case waits at (公示期满 …), or None."""
+    if not case.state:
+        return None
+    from engine import runtime
+
+    workflow = cases.case_workflow(case)
+    names = runtime.waiting_timer_names(workflow) if workflow is not None else []
+    return names[0] if names else None
 
 
 def _history(session: Session, case: Case) -> list[HistoryLine]:

@@ -372,3 +372,28 @@ def test_the_next_step_in_the_same_lane_is_claimed_for_whoever_finished_the_last
     # already claimed: nothing more to offer, to anyone
     assert cases.claim_next_task(uow, case_id, "审批办", window1) is None
     assert "task.claimed" in [e for e, in _events(uow, case_id)]
+
+
+def test_a_case_waiting_at_a_timer_says_which(world, uow):
+    """What the case waits for names the timer (公示期满) and its date: the sentence of the case page."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services import applicant, clock
+    from workflows.scenarios import notice
+
+    with clock.frozen(datetime(2018, 5, 4, 9, tzinfo=ZoneInfo("Asia/Shanghai"))):  # the notice still runs
+        case_id = _register(world)
+        window1 = world.actors["window1"]
+        cases.complete_task(uow, world.ready_task(case_id, "check_materials").id, COMPLETE, window1)
+        cases.complete_task(uow, world.ready_task(case_id, "issue_acceptance").id, ACCEPT, window1)
+        cases.complete_task(uow, world.ready_task(case_id, "publish_acceptance_public_notice").id,
+                            notice("2018-05-04", "2018-05-17"), world.actors["eia1"])
+        with uow.reader() as r:
+            case = r.session.get(Case, case_id)
+            name = applicant._timer_name(case)
+            assert name and "公示" in name, name  # the timer's own name in the diagram
+            assert world.ready_tasks(case_id) == []  # nothing else open: the sentence names the timer
+            waiting = applicant.waiting(r.session, case)
+            assert waiting.kind == "timer" and waiting.step == name
+            assert waiting.until is not None and waiting.until.isoformat() == "2018-05-17"  # the last day
