@@ -114,11 +114,16 @@ def test_no_page_scrolls_sideways_on_a_phone(demo_server, browser, lang, people)
     assert not problems, "\n".join(f"{where}: {what}" for where, what in problems.items())
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1366", "390"])
-def test_the_case_page_says_what_happens_next(demo_server, browser, viewport):
+@pytest.mark.parametrize("viewport, lang", [(DESKTOP, "zh_CN"), (PHONE, "zh_CN"), (PHONE, "en")],
+                         ids=["1366-zh", "390-zh", "390-en"])
+def test_the_case_page_says_what_happens_next(demo_server, browser, viewport, lang):
     context = browser.new_context(viewport=viewport, locale="zh-CN")
     page = context.new_page()
     try:
+        if lang != "zh_CN":
+            page.goto(f"{demo_server.base_url}/login")
+            page.click(f"button[name=lang][value={lang}]")
+            page.wait_for_load_state()
         _sign_in(page, demo_server.base_url, "eia_lead")
         page.goto(f"{demo_server.base_url}/")
         page.click("table.worklist tbody tr a[href^='/cases/']")
@@ -126,7 +131,11 @@ def test_the_case_page_says_what_happens_next(demo_server, browser, viewport):
         sentence.wait_for()
         assert sentence.is_visible()
         text = sentence.inner_text()
-        assert text.startswith("等待") and "办理时限" in text, text
+        if lang == "zh_CN":
+            assert text.startswith("等待") and "办理时限" in text, text
+        else:  # the unit and the step in English too
+            assert text.startswith("Waiting for EIA Division: ") and "Time limit" in text, text
+            assert not re.search(r"[\u4e00-\u9fff]", text), text
         # The sentence is in the first screen, above the diagram.
         assert sentence.bounding_box()["y"] < viewport["height"]
         # The diagram opens readable (never below its minimum zoom) with the current step in sight.
@@ -143,7 +152,7 @@ def test_the_case_page_says_what_happens_next(demo_server, browser, viewport):
             label = page.locator("table.list tbody td[data-label]").first.get_attribute("data-label")
             assert label
     except Exception:
-        _shot(page, f"case_next_step_{viewport['width']}")
+        _shot(page, f"case_next_step_{viewport['width']}_{lang}")
         raise
     finally:
         context.close()
