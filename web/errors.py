@@ -147,6 +147,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def other_http_error(err: HTTPException):
         status = err.code or 500
+        if status < 400:  # not an error (a redirect raised as an exception): werkzeug's own answer
+            return err
         if status >= 500:
             return internal_error(InternalServerError())
         title, message, hint = generic.get(status, generic[400] if status != 404 else generic[410])
