@@ -102,11 +102,15 @@ def read(url: str, status: int, html: str) -> Page:
     return Page(url, status, reader.texts, reader.links)
 
 
+def _without_addresses(text: str) -> str:
+    """Drop what is legitimately Latin: URLs, e-mail addresses, file names with extensions, hashes."""
+    return re.sub(r"https?://\S+|\S+@\S+|[\w./-]+\.(pdf|zip|docx?|png|jpe?g|ofd|bpmn|xml|toml|json)\b"
+                  r"|\b[0-9a-f]{8,}\b", " ", text, flags=re.I)
+
+
 def english_in(text: str) -> list[str]:
     """Latin words in a Chinese text that are neither allowed names nor parts of codes, numbers or addresses."""
-    # Drop what is legitimately Latin: URLs, e-mail addresses, file names with extensions, reference numbers.
-    text = re.sub(r"https?://\S+|\S+@\S+|[\w./-]+\.(pdf|zip|docx?|png|jpe?g|ofd|bpmn|xml|toml|json)\b"
-                  r"|\b[0-9a-f]{8,}\b", " ", text, flags=re.I)
+    text = _without_addresses(text)
     found = []
     for word in WORD.findall(text):
         if len(word) < MIN_WORD or word.lower() in ALLOWED_WORDS or word.isupper():
@@ -116,6 +120,7 @@ def english_in(text: str) -> list[str]:
 
 
 def internal_ids_in(text: str) -> list[str]:
+    text = re.sub(r"https?://\S+|[\w.+-]+@[\w.-]+", " ", text)  # an address may contain "_"
     return [m.group(0) for pattern in INTERNAL for m in pattern.finditer(text)]
 
 

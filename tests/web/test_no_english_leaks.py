@@ -90,6 +90,7 @@ def test_the_checks_find_what_they_look_for():
     assert english_in("附件 report.pdf，GB 3095 标准，PDF 文件，哈希 dda60a978fffdc12") == []
     assert internal_ids_in("申请人 applicant:91220000123456789K") == ["applicant:91220000123456789K"]
     assert internal_ids_in("m07_radiation_project_confirmation v1")
+    assert internal_ids_in("邮箱 zhang_san@example.cn，网址 https://a.example/x_y") == []
     assert _forms_without_novalidate('<form method="post"><input name="a" required></form>')
     assert not _forms_without_novalidate('<form method="post" novalidate><input name="a" required></form>')
 
