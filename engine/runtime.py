@@ -328,6 +328,16 @@ def _timer_values(task: Any) -> Iterator[str]:
                 yield value
 
 
+def waiting_timer_names(wf: BpmnWorkflow) -> list[str]:
+    """The names of the timer events the workflow waits at (e.g. 公示期满), for "waiting for …" sentences."""
+    names = []
+    for task in _waiting_timer_tasks(wf):
+        name = getattr(task.task_spec, "bpmn_name", None)
+        if name and name not in names:
+            names.append(str(name))
+    return names
+
+
 def next_timer_due(wf: BpmnWorkflow) -> datetime | None:
     """Earliest due time of a waiting timer (aware UTC), from the same tasks `wf.waiting_events()` reports."""
     due: list[datetime] = []

@@ -16,13 +16,15 @@ Titles and descriptions are the schema's own (Chinese); a property may carry tra
 "x-title-en"/"x-description-en" (any locale code), used when the page is shown in that locale.
 
 Run-time keywords (forms.context) are resolved first with the ``FormContext`` given to ``describe`` /
-``build_form_class``: "x-options" choices (the case's matter's materials), "x-default": "current_user", and
+``build_form_class``: "x-options" choices (the case's matter's materials), "x-default": "current_user" or
+"today", "x-default-from": "<dotted path into the case's data>" (``data_for_form``), and
 the checks "x-after" / "x-not-before" (date order), "x-min-working-days-from" (公示 period by the calendar)
 and format "uri" (http/https only), the same rules as the service-side ``forms.schemas.validate_form``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,7 +33,7 @@ from wtforms import Form
 from wtforms.fields import BooleanField, Field, HiddenField, StringField, TextAreaField
 
 from forms import widgets as w
-from forms.context import CURRENT_USER, FormContext
+from forms.context import CURRENT_USER, TODAY, FormContext
 from forms.schemas import resolve
 from forms.widgets import Gettext
 
@@ -207,6 +209,9 @@ def _make_field(spec: FieldSpec, gettext: Gettext, titles: dict[str, str] | None
     common: dict[str, Any] = {"label": spec.title, "description": spec.description or ""}
     if "default" in node and spec.kind in ("text", "textarea"):
         common["default"] = node["default"]
+    if "default" in node and spec.kind == "date":  # the field's value is a date, as when it is typed
+        with contextlib.suppress(ValueError):
+            common["default"] = date.fromisoformat(str(node["default"]))
     if spec.kind in ("text", "textarea"):
         low, high = _bounds(node, "length")
         if low is not None or high is not None:
@@ -356,14 +361,27 @@ def form_to_data(form: Form) -> dict[str, Any]:
     return data
 
 
+def _dotted(data: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
 def data_for_form(form_spec: FormSpec, data: dict[str, Any]) -> dict[str, Any]:
     """Stored task data → the values a fresh form starts from (for a task done again after a rework)."""
     initial: dict[str, Any] = {}
     for field_spec in form_spec.fields:
         if field_spec.name not in data:
+            # "x-default-from": a dotted path into the case's data, e.g. the applicant's registered address
+            source = field_spec.schema.get("x-default-from")
+            value = _dotted(data, source) if isinstance(source, str) else None
+            if isinstance(value, str) and value.strip():
+                initial[field_spec.name] = value
             continue
-        if field_spec.schema.get("x-default") == CURRENT_USER and "default" in field_spec.schema:
-            continue  # the signing officer is whoever signs now, not the name an earlier task left in the data
+        if field_spec.schema.get("x-default") in (CURRENT_USER, TODAY) and "default" in field_spec.schema:
+            continue  # whoever signs now, today: not the name or date an earlier round left in the data
         value = data[field_spec.name]
         if field_spec.kind == "choice":
             value = _key(value)

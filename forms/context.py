@@ -7,6 +7,8 @@ A form schema stays a static file; a few schema keywords refer to facts that onl
   name).  ``"x-options-append"`` adds fixed choices after them (e.g. "other").  Without a context the node keeps
   its static rules (a pattern), so a plain JSON Schema validator still accepts well-formed codes.
 - ``"x-default": "current_user"``: the field starts with the signed-in user's display name (审查人, 签发人 …).
+- ``"x-default": "today"`` (on a date): the field starts with today's date in Beijing, where that is the usual
+  answer (收件日期, 审查日期, 寄出日期 …); the person changes it when the paper says otherwise.
 - ``"x-min-working-days-from": "<start field>"`` (on an end date): the period start..end, both days included,
   must have at least ``FormContext.min_working_days`` working days by the working-day calendar (公示期).
 
@@ -23,6 +25,7 @@ from datetime import date
 from types import MappingProxyType
 
 CURRENT_USER = "current_user"
+TODAY = "today"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class FormContext:
     min_working_days: int | None = None
     # working days from start to end, both included; None when the calendar cannot tell (a year without data)
     working_days: Callable[[date, date], int | None] | None = None
+    today: date | None = None  # for "x-default": "today"
 
 
 EMPTY = FormContext()

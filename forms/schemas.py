@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from forms.context import CURRENT_USER, FormContext
+from forms.context import CURRENT_USER, TODAY, FormContext
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
@@ -104,6 +104,8 @@ def resolve(schema: dict[str, Any], context: FormContext | None) -> dict[str, An
     for node in out.get("properties", {}).values():
         if node.get("x-default") == CURRENT_USER and context.user_name:
             node["default"] = context.user_name
+        if node.get("x-default") == TODAY and context.today:
+            node["default"] = context.today.isoformat()
         for target in (node, node.get("items")):
             if isinstance(target, dict) and target.get("x-options"):
                 options = context.options.get(target["x-options"])

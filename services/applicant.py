@@ -45,9 +45,10 @@ class Notice:
 class Waiting:
     """What the case waits for: ``kind`` selects the sentence, the rest fills it."""
 
-    kind: str  # applicant | office | timer | done | withdrawn
+    kind: str  # applicant | office | timer | done | withdrawn | incident
     unit: str | None = None
     step: str | None = None
+    lead_only: bool = False  # the step is the unit lead's (a decision, an approval)
     until: date | None = None
     working_days_left: int | None = None
 
@@ -117,11 +118,25 @@ def _open_notice(session: Session, case: Case, data: dict[str, Any]) -> Notice |
                   data.get("supplement_due_date"), task.id)
 
 
+def waiting(session: Session, case: Case, data: dict[str, Any] | None = None) -> Waiting:
+    """What the case waits for, from whom and until when: the one answer the applicant's page and the staff's
+    case and task pages give. ``data``: the case's workflow data when the caller has read it already."""
+    answering = case.status == "active" and session.execute(
+        select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.state == "ready",
+                                   HumanTask.spec_name == RECEIVE_SUPPLEMENT)
+    ).first() is not None
+    # The workflow (a large deferred column) is read only when a notice's due date is needed.
+    notice = _open_notice(session, case, data if data is not None else _workflow_data(case)) if answering else None
+    return _waiting(session, case, notice)
+
+
 def _waiting(session: Session, case: Case, notice: Notice | None) -> Waiting:
     if case.status == "withdrawn":
         return Waiting("withdrawn")
     if case.status == "completed":
         return Waiting("done")
+    if case.status == "incident":
+        return Waiting("incident")
     if notice is not None:
         until = date.fromisoformat(notice.due_date) if notice.due_date else None
         return Waiting("applicant", until=until)
@@ -132,12 +147,23 @@ def _waiting(session: Session, case: Case, notice: Notice | None) -> Waiting:
     left = clock.days_left(session, case)
     if ready is not None:
         # Lanes are named by the units' Chinese names.
-        return Waiting("office", unit=ready.lane, step=ready.title,
+        return Waiting("office", unit=ready.lane, step=ready.title, lead_only=ready.role == "lead",
                        until=case.promised_due_on or case.due_on,
                        working_days_left=left.promised if left.promised is not None else left.statutory)
     if case.next_timer_due is not None:
-        return Waiting("timer", until=clock.beijing_date(case.next_timer_due))
+        return Waiting("timer", step=_timer_name(case), until=clock.beijing_date(case.next_timer_due))
     return Waiting("office", until=case.promised_due_on or case.due_on)
+
+
+def _timer_name(case: Case) -> str | None:
+    """The name of the timer the case waits at (公示期满 …), or None."""
+    if not case.state:
+        return None
+    from engine import runtime
+
+    workflow = cases.case_workflow(case)
+    names = runtime.waiting_timer_names(workflow) if workflow is not None else []
+    return names[0] if names else None
 
 
 def _history(session: Session, case: Case) -> list[HistoryLine]:

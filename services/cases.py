@@ -13,6 +13,7 @@ The other commands are one transaction each.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,9 +161,16 @@ def _registered_on(case: Case, data: dict[str, Any]) -> str | None:
 
 
 def _record_trips(case: Case, data: dict[str, Any]) -> None:
+    count = trip_count(case, data)
+    case.trips = count.trips
+    case.trip_flag = None if count.meets_run_once else "；".join(count.reasons)
+
+
+def trip_count(case: Case, data: dict[str, Any]) -> trips.TripCount:
     """Trips by the run-once rules, from what the case recorded so far (补正 visits, visits after delivery such as
-    m08's cancellation at the window, the hand-over).  即办 (result handed over in the application visit) is
-    taken from the dates — the pick-up on the day of registration — not from the form's checkbox."""
+    m08's cancellation at the window, the hand-over), with the reason of each.  即办 (result handed over in the
+    application visit) is taken from the dates — the pick-up on the day of registration — not from the form's
+    checkbox.  The case page shows the reasons beside the number."""
     registered = _registered_on(case, data)
     pickup = data.get("pickup_date")
     same_visit = (case.channel == "window" and case.delivery_mode == "window" and bool(data.get("delivered"))
@@ -176,11 +184,12 @@ def _record_trips(case: Case, data: dict[str, Any]) -> None:
         # An open case counts its planned pick-up; a case that ended without a result has none to collect.
         result_delivered=case.status in ("active", "incident") or bool(data.get("delivered")),
     )
-    reasons = list(count.reasons)
+    reasons, ids = list(count.reasons), list(count.reason_ids)
     if bool(data.get("same_visit_handover")) and not same_visit and case.delivery_mode == "window":
         reasons.insert(0, trips.handover_not_same_day(pickup if isinstance(pickup, str) else None, registered))
-    case.trips = count.trips
-    case.trip_flag = None if count.meets_run_once else "；".join(reasons)
+        ids.insert(0, (trips.HANDOVER_NOT_SAME_DAY, {"pickup": pickup if isinstance(pickup, str) else "—",
+                                                     "applied": registered or "—"}))
+    return dataclasses.replace(count, reasons=reasons, reason_ids=ids)
 
 
 def _materials_payload(session: Session, received) -> list[dict[str, Any]]:
@@ -406,6 +415,29 @@ def claim_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         uow.commit()
 
 
+def claim_next_task(uow: UnitOfWork, case_id: int, lane: str | None, actor: Actor) -> HumanTask | None:
+    """After completing a task: the case's next open task in the same lane, when this person may work it and
+    nobody has claimed it, is claimed for them (one click to release it). None when there is no such task or
+    a colleague was faster."""
+    if lane is None or not actor.works_lane(lane) or actor.user_id is None:
+        return None
+    with uow.reader() as r:
+        candidates = r.session.execute(
+            select(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready",
+                                    HumanTask.lane == lane, HumanTask.claimed_by.is_(None))
+            .order_by(HumanTask.created_at, HumanTask.id)
+        ).scalars().all()
+        offered = next((t for t in candidates if actor.has_task_role(t.role)), None)
+        if offered is None:
+            return None
+        r.session.expunge(offered)
+    try:
+        claim_task(uow, offered.id, actor)
+    except (Conflict, Forbidden):
+        return None
+    return offered
+
+
 def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
     with uow:
         session = uow.session
@@ -433,7 +465,11 @@ def release_task(uow: UnitOfWork, task_id: str, actor: Actor) -> None:
         uow.commit()
 
 
-def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) -> None:
+def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor, reason: str) -> None:
+    """A lead gives a task to a colleague: the reason is audited and the new owner is told (bell and e-mail)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(N_("Say why the task is reassigned."), {"reason": N_("This field is required.")})
     with uow:
         session = uow.session
         task = _get_task(session, task_id)
@@ -462,8 +498,11 @@ def reassign_task(uow: UnitOfWork, task_id: str, to_user_id: int, actor: Actor) 
         if result.rowcount != 1:
             raise Conflict(N_("This task was changed by someone else in the meantime."))
         audit_log.record(session, actor, "task.reassigned", case_id=task.case_id, task=task_id, title=task.title,
-                         before={"claimed_by": previous.username if previous else None},
+                         reason=reason[:2000], before={"claimed_by": previous.username if previous else None},
                          after={"claimed_by": target.username})
+        from services import reminders
+
+        reminders.task_assigned(session, task, target_id=target.id, by=actor, reason=reason[:500])
         uow.commit()
 
 

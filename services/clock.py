@@ -716,6 +716,9 @@ def save_holiday_notice(
                          after={"year": year, "holidays": row.holidays, "workdays": row.workdays,
                                 "source": row.source})
         changed = _rederive_open_cases(session)
+        from services.reminders import resolve_holiday_reminders  # reminders imports this module
+
+        resolve_holiday_reminders(session, year)
         uow.commit()
         return changed
 

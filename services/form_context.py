@@ -7,6 +7,7 @@ working-day calendar, and name the same signing officer.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from types import MappingProxyType
 
@@ -68,4 +69,5 @@ def context_for(matter_code: str, task_name: str | None, cal: WorkingDayCalendar
 def form_context(session: Session, *, matter_code: str, task_name: str | None, actor: Actor | None) -> FormContext:
     """The context of one task's form for the signed-in ``actor``: the calendar includes the admins' holiday
     notices, the signing officer is the actor's display name."""
-    return context_for(matter_code, task_name, clock.calendar(session), user_display_name(session, actor))
+    context = context_for(matter_code, task_name, clock.calendar(session), user_display_name(session, actor))
+    return dataclasses.replace(context, today=clock.today())

@@ -57,6 +57,7 @@ from storage.models import (
     CaseClock,
     ProcessDefinition,
     Reminder,
+    ReminderEmail,
     ReminderRead,
     Unit,
     User,
@@ -104,6 +105,7 @@ DEEMED_ACCEPTED = R_("Case %(reference)s (%(matter)s) counts as accepted from %(
                      "(Administrative Licensing Law Art.32). Accept it now; its time limit runs from that day.")
 HOLIDAY_MISSING = R_("The holiday notice for %(year)s has not been entered; %(count)s case time limit(s) cannot "
                      "be computed.")
+TASK_ASSIGNED = R_("%(by)s gave you the task “%(title)s” of case %(reference)s. Reason: %(reason)s")
 HOLIDAY_DUE = R_("The holiday notice for %(year)s has not been entered yet; enter it once the State Council "
                  "publishes it.")
 
@@ -141,6 +143,7 @@ MESSAGES: dict[str, str] = {
                    "（一次性告知未做到一次）。事项部署了提供一次跑或零跑动办理方式的流程，且未达标办件不超过"
                    "计入办件的 %(limit)s，即为实现“只跑一次”。",
     HOLIDAY_MISSING: "%(year)s 年节假日安排尚未录入，%(count)s 件案件的办理期限无法计算。",
+    TASK_ASSIGNED: "%(by)s 将案件 %(reference)s 的任务“%(title)s”改派给您。理由：%(reason)s",
     HOLIDAY_DUE: "%(year)s 年节假日安排尚未录入，请在国务院办公厅通知发布后及时录入。",
 }
 
@@ -156,6 +159,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "rollout_no_unit": ("责任单位缺失", "No responsible unit"),
     "rollout_target": ("“只跑一次”推进目标", "Run-once rollout target"),
     "holiday_notice": ("节假日安排", "Holiday notice"),
+    "task_assigned": ("任务改派", "Task reassigned to you"),
 }
 
 
@@ -266,6 +270,29 @@ def raise_reminder(
     ).on_conflict_do_nothing(index_elements=["key"]).returning(Reminder.id)
     # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT through SQLAlchemy.
     return session.execute(stmt).first() is not None
+
+
+def task_assigned(session: Session, task: Any, *, target_id: int, by: Actor, reason: str) -> None:
+    """Tell the new owner of a reassigned task (the bell now, e-mail by the mail job), in the reassigning
+    command's transaction. Each reassignment is its own reminder (the moment is part of the key)."""
+    moment = clock.now()
+    who = session.execute(select(User.display_name).where(User.username == by.username)).scalar() or by.username
+    raise_reminder(
+        session, key=f"task:{task.id}:assigned:{target_id}:{moment.isoformat()}", kind="task_assigned",
+        subject_type="task", subject_id=task.id, msgid=TASK_ASSIGNED, case_id=task.case_id,
+        matter_code=task.matter_code, user_id=target_id, created_at=moment,
+        params={"by": who, "title": task.title, "reference": task.case.reference, "reason": reason})
+
+
+def resolve_holiday_reminders(session: Session, year: int) -> int:
+    """The holiday notice of ``year`` was entered: its reminders ("not entered yet") are answered, so they
+    leave every bell and list. Returns how many were removed."""
+    rows = session.execute(select(Reminder.id).where(Reminder.key.like(f"holiday:{year}:%"))).scalars().all()
+    if rows:
+        session.execute(ReminderRead.__table__.delete().where(ReminderRead.reminder_id.in_(rows)))
+        session.execute(ReminderEmail.__table__.delete().where(ReminderEmail.reminder_id.in_(rows)))
+        session.execute(Reminder.__table__.delete().where(Reminder.id.in_(rows)))
+    return len(rows)
 
 
 class _Units:

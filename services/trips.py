@@ -19,6 +19,9 @@ The service layer decides 即办 from the dates (the pick-up on the day of the a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from services.errors import N_
 
 CHANNELS = {"window": "现场申请", "post": "邮寄申请", "online": "网上申请"}
 DELIVERY_MODES = {"window": "现场取件", "post": "邮寄送达", "online": "网上下载"}
@@ -31,6 +34,8 @@ class TripCount:
     meets_run_once: bool  # trips <= 1
     zero_trip: bool  # trips == 0 (零跑动)
     reasons: list[str] = field(default_factory=list)  # Chinese, one line per counted trip (+ why over one)
+    # The same lines as English message ids with their values, for pages in another language.
+    reason_ids: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def count_trips(
@@ -61,32 +66,54 @@ def count_trips(
 
     trips = 0
     reasons: list[str] = []
+    ids: list[tuple[str, dict[str, Any]]] = []
+
+    def say(chinese: str, msgid: str, **values: Any) -> None:
+        reasons.append(chinese)
+        ids.append((msgid, values))
+
     mode = f"{CHANNELS[channel]}+{DELIVERY_MODES[delivery_mode]}"
     if channel == "window":
         trips += 1
-        reasons.append("现场申请：申请人到窗口递交申请材料，计 1 次跑动")
+        say("现场申请：申请人到窗口递交申请材料，计 1 次跑动",
+            N_("Applied at the window: the applicant brought the application, 1 trip"))
     pickup = delivery_mode == "window" and result_delivered
     if delivery_mode == "window" and not result_delivered:
-        reasons.append("未送达办理结果（不予受理或撤回），不计取件跑动")
+        say("未送达办理结果（不予受理或撤回），不计取件跑动",
+            N_("No result was delivered (not accepted or withdrawn): no trip to collect it"))
     if pickup:
         if channel == "window" and same_visit_handover:
-            reasons.append("当场办结、当场领取（即办）：领取与申请为同一次到窗口，不另计跑动")
+            say("当场办结、当场领取（即办）：领取与申请为同一次到窗口，不另计跑动",
+                N_("Completed and collected on the spot: collecting was the same visit as applying, no extra trip"))
         else:
             trips += 1
-            reasons.append("现场取件：申请人到窗口领取办理结果，计 1 次跑动")
+            say("现场取件：申请人到窗口领取办理结果，计 1 次跑动",
+                N_("Collected at the window: the applicant came for the result, 1 trip"))
     elif same_visit_handover:
-        reasons.append("“当场领取”仅适用于现场申请+现场取件，本件不适用，已忽略")
+        say("“当场领取”仅适用于现场申请+现场取件，本件不适用，已忽略",
+            N_("“Collected on the spot” applies only to applying and collecting at the window; ignored here"))
     if channel != "window" and not pickup:
-        reasons.append(f"{mode}：申请和取件均无需到窗口（零跑动）")
+        say(f"{mode}：申请和取件均无需到窗口（零跑动）",
+            N_("%(channel)s and %(delivery)s: no trip to the window to apply or to collect (zero trips)"),
+            channel=channel, delivery=delivery_mode)
     if in_person_supplements:
         trips += in_person_supplements
-        reasons.append(f"补正材料由申请人到窗口递交 {in_person_supplements} 次，每次计 1 次跑动")
+        say(f"补正材料由申请人到窗口递交 {in_person_supplements} 次，每次计 1 次跑动",
+            N_("Missing materials brought to the window %(n)s times, 1 trip each"), n=in_person_supplements)
     if extra_visits:
         trips += extra_visits
-        reasons.append(f"其他到窗口递交材料 {extra_visits} 次，每次计 1 次跑动")
+        say(f"其他到窗口递交材料 {extra_visits} 次，每次计 1 次跑动",
+            N_("Other materials brought to the window %(n)s times, 1 trip each"), n=extra_visits)
     if trips > RUN_ONCE_LIMIT:
-        reasons.append(f"共跑动 {trips} 次，超过“只跑一次”的上限（{RUN_ONCE_LIMIT} 次），未达到“只跑一次”")
-    return TripCount(trips=trips, meets_run_once=trips <= RUN_ONCE_LIMIT, zero_trip=trips == 0, reasons=reasons)
+        say(f"共跑动 {trips} 次，超过“只跑一次”的上限（{RUN_ONCE_LIMIT} 次），未达到“只跑一次”",
+            N_("%(n)s trips in all, over the run-once limit of %(limit)s: run-once not met"),
+            n=trips, limit=RUN_ONCE_LIMIT)
+    return TripCount(trips=trips, meets_run_once=trips <= RUN_ONCE_LIMIT, zero_trip=trips == 0, reasons=reasons,
+                     reason_ids=ids)
+
+
+HANDOVER_NOT_SAME_DAY = N_("Recorded as collected on the spot, but collected on %(pickup)s and applied on %(applied)s: "
+                           "two visits")
 
 
 def handover_not_same_day(pickup_date: str | None, registered_on: str | None) -> str:

@@ -24,6 +24,7 @@ from engine.calendar import LIBRARY_YEARS, WorkingDayCalendar, YearNotice, libra
 from services import cases, clock, reminders
 from services.errors import InvalidInput, ServiceError
 from storage.models import Case, HolidayNotice, MatterSetting, Unit
+from web import labels
 from web.common import actor, flash_service_error, reader, roles_required, uow
 from web.i18n import current_language, error_text, field_error_text
 from web.inputs import MSG_JSON_INVALID, InputProblem, parse_int, parse_json
@@ -96,7 +97,7 @@ def format_dates(days: Any) -> str:
 
 
 def _listed(days: list[date]) -> str:
-    return "、".join(d.isoformat() for d in days[:10]) + ("…" if len(days) > 10 else "")
+    return labels.join_list(d.isoformat() for d in days[:10]) + ("…" if len(days) > 10 else "")
 
 
 # ================================================================ the holiday notice form
@@ -147,7 +148,7 @@ def check_holiday_form(form: HolidayForm) -> ParsedNotice | None:
     for name, bad in (("holidays", bad_holidays), ("workdays", bad_workdays)):
         if bad:
             errors[name] = _("Not understood as a date: %(values)s. Write 2027-01-01, or a range such as "
-                             "2027-02-05 ~ 2027-02-11.", values="、".join(bad[:5]))
+                             "2027-02-05 ~ 2027-02-11.", values=labels.join_list(bad[:5]))
     source = (form.source.data or "").strip()
     if not source:
         errors["source"] = _("This field is required.")

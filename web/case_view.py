@@ -103,6 +103,7 @@ class DueInfo:
     days_left: int | None  # working days; None when the calendar does not cover the year
     problem: str | None = None
     closed_on: date | None = None  # the case is closed: on time when closed_on <= due_on
+    flag_year: int | None = None  # the time limit cannot be computed: this year's holiday notice is missing
 
     @property
     def on_time(self) -> bool | None:
@@ -111,9 +112,16 @@ class DueInfo:
         return self.closed_on <= self.due_on
 
 
-def due_info(due_on: date | None, today: date | None = None, closed_at: datetime | None = None) -> DueInfo:
+def due_info(due_on: date | None, today: date | None = None, closed_at: datetime | None = None,
+             flag: str | None = None) -> DueInfo:
+    """The time limit as every staff page shows it (worklist, task, case): one answer for one case."""
     if closed_at is not None:
         return DueInfo(due_on, None, None, today_in_beijing(closed_at))
+    from services.clock import flag_year
+
+    year = flag_year(flag)
+    if year is not None:  # the clock could not count: say so, never "not started yet" or a guessed date
+        return DueInfo(due_on, None, None, flag_year=year)
     if due_on is None:
         return DueInfo(None, None)
     today = today or today_in_beijing()
@@ -121,6 +129,11 @@ def due_info(due_on: date | None, today: date | None = None, closed_at: datetime
         return DueInfo(due_on, working_days_left(_calendar(), due_on, today))
     except UncoveredYear as err:
         return DueInfo(due_on, None, str(err))
+
+
+def case_due(case: Any) -> DueInfo:
+    """``due_info`` of a case (or a worklist's brief of one): its due date, its clock flag, its closing."""
+    return due_info(case.due_on, closed_at=getattr(case, "completed_at", None), flag=case.clock_flag)
 
 
 def _calendar():

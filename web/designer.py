@@ -226,6 +226,15 @@ def _editor_texts() -> dict[str, str]:
     """The editor's wording, translated here (the script has no catalog of its own)."""
     return {
         "load_failed": _("The diagram could not be opened in the editor."),
+        "confirm_deploy": _("Deploy this diagram as version %(version)s? Changes against the deployed version:",
+                            version="%(version)s"),
+        "confirm_deploy_new": _("Deploy this new process as its version 1?"),
+        "diff_added": _("Elements added"),
+        "diff_removed": _("Elements removed"),
+        "diff_changed": _("Elements changed"),
+        "diff_none": _("No element changed (only the layout, if anything)."),
+        "confirm_yes": _("Deploy"),
+        "confirm_no": _("Cancel"),
         "saving": _("Checking and deploying…"),
         "checking": _("Checking…"),
         "check_ok": _("The diagram passed every check. Nothing was deployed."),

@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.errors import ServiceError
+from services.errors import N_, ServiceError
 from web.api.problems import is_api_request, problem_response
 from web.edge import BadInput, same_site_path
 from web.i18n import error_text, field_error_text
@@ -134,6 +134,38 @@ def init_app(app: Flask) -> None:
             _("Go back, correct the marked fields and send again."),
             errors=_argument_errors(err),
         )
+
+    # Every other HTTP error (405, 429, 400, 401, 410, 431 …) in the active language too: werkzeug's own pages
+    # are English. A status not listed gets the generic wording of its class.
+    generic = {
+        400: (N_("Cannot be accepted"), N_("The request was not understood."),
+              N_("Go back, correct what was sent and try again.")),
+        401: (N_("Not signed in"), N_("Sign in to open this page."), N_("Sign in, then try again.")),
+        405: (N_("Not possible here"), N_("This address does not accept this kind of request."),
+              N_("Use the buttons and links of the pages instead of typing the address.")),
+        410: (N_("Not found"), N_("This page or record no longer exists."),
+              N_("Check the address, or go back to the worklist.")),
+        429: (N_("Too many attempts"), N_("Too many requests in a short time; this is paused for a while."),
+              N_("Wait a few minutes, then try again.")),
+        431: (N_("Cannot be accepted"), N_("The request's headers are too large."),
+              N_("Delete this site's cookies in the browser, then try again.")),
+    }
+
+    @app.errorhandler(HTTPException)
+    def other_http_error(err: HTTPException):
+        status = err.code or 500
+        if status < 400:  # not an error (a redirect raised as an exception): werkzeug's own answer
+            return err
+        if status >= 500:
+            return internal_error(InternalServerError())
+        title, message, hint = generic.get(status, generic[400] if status != 404 else generic[410])
+        page = app.make_response(_page(status, _(title), _(message), _(hint)))
+        # Keep what werkzeug's answer says besides its text (Allow for 405, Retry-After for 429).
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            value = err.get_response().headers.get(header)
+            if value:
+                page.headers[header] = value
+        return page
 
     @app.errorhandler(CSRFError)
     def csrf_failed(err: CSRFError):

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, Length
 from forms.builder import FormSpec, build_form_class, data_for_form, display_value
 from forms.context import FormContext
 from forms.schemas import UnknownForm, load_schema, load_ui_schema, validate_form
-from services import access, case_file, cases, clock, document_rendering, documents, files
+from services import access, applicant, case_file, cases, clock, document_rendering, documents, files
 from services.errors import Conflict, InvalidInput, ServiceError
 from services.form_context import form_context
 from storage.models import Case, CaseClock, CaseExtension, HumanTask
@@ -60,14 +60,15 @@ def task_form_class(form_name: str, context: FormContext | None = None) -> type[
 
 
 @bp.get("/")
-@login_required
 def home():
+    if not current_user.is_authenticated:  # a visitor: the applicants' pages (staff sign in from there)
+        return redirect(url_for("applicant.index"))
     me = actor()
     if not me.has_role(*WORK_ROLES):
         if me.has_role("admin"):
             return redirect(url_for("admin.index"))
         if me.has_role("supervisor"):
-            return redirect(url_for("supervisor.audit_log"))
+            return redirect(url_for("supervisor.dashboard"))
         if me.has_role("designer"):
             return redirect(url_for("designer.index"))
         abort(403)
@@ -134,7 +135,7 @@ def worklist():
         claimers = queries.user_names(r.session, {t.claimed_by for t in page.rows})
         briefs = queries.case_briefs(r.session, {t.case_id for t in page.rows})
         rows = [
-            {"task": t, "case": briefs[t.case_id], "due": case_view.due_info(briefs[t.case_id].due_on)}
+            {"task": t, "case": briefs[t.case_id], "due": case_view.case_due(briefs[t.case_id])}
             for t in page.rows
         ]
     is_lead = me.has_role("lead")
@@ -186,8 +187,8 @@ def reassign(task_id: str):
         flash(_("Choose the colleague who should do this task."), "error")
         return redirect(_back_to(task_id))
     try:
-        cases.reassign_task(uow(), task_id, to_user, actor())
-        flash(_("The task was reassigned."), "success")
+        cases.reassign_task(uow(), task_id, to_user, actor(), request.form.get("reason", "")[:2000])
+        flash(_("The task was reassigned; its new owner is told (reminder and e-mail)."), "success")
     except InvalidInput as err:  # a colleague of another unit: shown on the page it came from
         flash_service_error(err)
     return redirect(_back_to(task_id))
@@ -243,7 +244,8 @@ def _task_context(task: HumanTask, case: Case, session) -> dict[str, Any]:
         "case": case,
         "documentation": case_view.task_documentation(case.definition, task.spec_name, task.form),
         "history": history,
-        "due": case_view.due_info(case.due_on, closed_at=case.completed_at),
+        "due": case_view.case_due(case),
+        "waiting": applicant.waiting(session, case),
         "claimer": claimer,
         "completer": names.get(task.completed_by) if task.completed_by else None,
         "members": [m for m in members if m.id != task.claimed_by],
@@ -342,12 +344,18 @@ def task(task_id: str):
                     flash(_("The case stopped at a step of its process and is now an incident; an administrator "
                             "sees why and can run the step again. What you entered is recorded."), "error")
                 else:
-                    flash(_("Done: “%(title)s” is completed.", title=row.title), "success")
+                    flash(_("Done: “%(title)s” is completed.", title=labels.task_title(row.title)), "success")
                 for issued in result.documents:
                     flash(_("Issued: %(title)s %(number)s; print it from the case's documents.",
                             title=issued.title, number=issued.number), "success")
                 if result.status == "completed":
                     flash(_("The case is completed."), "success")
+                offered = (cases.claim_next_task(uow(), row.case_id, row.lane, actor())
+                           if result.status == "active" else None)
+                if offered is not None:  # the next step is this person's too: straight to it
+                    flash(_("The next step “%(title)s” is also for your unit: it is claimed for you. Release it "
+                            "if a colleague should do it.", title=labels.task_title(offered.title)), "info")
+                    return redirect(url_for("handler.task", task_id=offered.id))
                 return redirect(url_for("handler.case", case_id=row.case_id))
         if status == 422 and not loose:
             loose.append(_("The form has errors; see the marked fields."))
@@ -397,7 +405,7 @@ def _typed(form: FlaskForm, spec: FormSpec | None) -> list[tuple[str, str]]:
     for field in spec.fields if spec else []:
         value = form[field.name].data if field.name in form else None
         if value not in (None, "", [], False) and not hasattr(value, "filename"):
-            kept.append((field.title, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+            kept.append((field.title, labels.join_list(value) if isinstance(value, list) else str(value)))
     return kept
 
 
@@ -466,6 +474,21 @@ def _clock_context(session, case: Case) -> dict[str, Any]:
     }
 
 
+def _trip_reasons(count) -> list[str]:
+    """The reasons of a trip count in the page's language (the rules' own Chinese wording in Chinese)."""
+    if current_language() == "zh_CN":
+        return list(count.reasons)
+    out = []
+    for msgid, params in count.reason_ids:
+        shown = dict(params)
+        if "channel" in shown:
+            shown["channel"] = str(labels.CHANNEL.get(shown["channel"], shown["channel"]))
+        if "delivery" in shown:
+            shown["delivery"] = str(labels.DELIVERY.get(shown["delivery"], shown["delivery"]))
+        out.append(_(msgid, **shown))
+    return out
+
+
 def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
                 withdraw_form: WithdrawForm | None = None, status: int = 200):
     document_rendering.settle(uow(), case_id)  # the documents list shows each with its PDF
@@ -476,6 +499,10 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         definition = case.definition  # loaded while the session is open; its XML stays deferred
         clock_context = _clock_context(session, case)
         case_documents = documents.case_documents(session, case.id)
+        # The number of trips is shown with its reasons, never alone; the workflow is read once for both.
+        data = case_view.workflow_data(case) if case.trips is not None and case.state else None
+        waiting = applicant.waiting(session, case, data)
+        trip_reasons = _trip_reasons(cases.trip_count(case, data)) if data is not None else []
     # A refused form is shown again with what was typed, even when the command is no longer possible (the
     # message on top says why), so that nothing typed is lost.
     if extend_form is None:
@@ -495,7 +522,9 @@ def render_case(case_id: int, *, extend_form: ExtendForm | None = None,
         names=names,
         definition=definition,
         documents=case_documents,
-        due=case_view.due_info(case.due_on, closed_at=case.completed_at),
+        due=case_view.case_due(case),
+        waiting=waiting,
+        trip_reasons=trip_reasons,
         open_tasks=[t for t in tasks if t.state == "ready"],
         extend_form=extend_form,
         withdraw_form=withdraw_form,
@@ -593,10 +622,26 @@ def lane_label(name: str | None) -> str:
     return g.unit_names.get(name, name)
 
 
+def process_name(process_id: str) -> str:
+    """A process as a person names it: its matter's name in the user's language; a shared part (acceptance,
+    delivery) or a new designer's process keeps its id, which the pages show as code."""
+    try:
+        code = load_catalog_cached().matter_by_process_id(process_id).code
+    except KeyError:
+        from workflows.processes import shipped_processes
+
+        own = shipped_processes().by_process_id(process_id)  # 好差评 rectification, complaints, inspections
+        if own is None:
+            return process_id
+        code = own.code
+    return dict(matter_choices() + process_choices()).get(code, process_id)
+
+
 @bp.app_context_processor
 def _nav() -> dict[str, Any]:
     return {
         "me": current_user,
+        "process_name": process_name,
         "matter_name": lambda code: dict(matter_choices() + process_choices()).get(code, code),
         "lane_label": lane_label,
     }

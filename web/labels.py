@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask
@@ -59,6 +60,100 @@ DELIVERY = {
 }
 
 
+APPLICANT_ACTOR = "applicant:"
+
+
+def task_title(title: str | None) -> str:
+    """A task's title in the page's language: on English pages the ``x-title-en`` the diagrams give their user
+    tasks (a title a designer typed without one stays as it is)."""
+    from web.i18n import current_language
+
+    if not title or current_language() == "zh_CN":
+        return title or ""
+    return _english_titles().get(title, title)
+
+
+@lru_cache(maxsize=1)
+def _english_titles() -> dict[str, str]:
+    """Chinese task name → its x-title-en, from the shipped diagrams (read once)."""
+    from lxml import etree
+
+    from workflows.catalog import shipped_catalog
+
+    bpmn = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+    spiff = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
+    titles: dict[str, str] = {}
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    for path in sorted(shipped_catalog().path.parent.rglob("*.bpmn")):
+        root = etree.parse(str(path), parser).getroot()
+        for task in [*root.iter(f"{bpmn}userTask"), *root.iter(f"{bpmn}manualTask")]:
+            for prop in task.iter(f"{spiff}property"):
+                if prop.get("name") == "x-title-en" and task.get("name"):
+                    titles.setdefault(task.get("name"), prop.get("value") or task.get("name"))
+    return titles
+
+
+def actor_name(username: str | None) -> str:
+    """Who did something, as a person reads it: a user's display name, "the applicant" for the applicant's
+    own actions, "the system" for the scheduler and set-up; never the internal id ("applicant:9122…")."""
+    if not username:
+        return ""
+    if username.startswith(APPLICANT_ACTOR):
+        return str(_l("Applicant"))
+    names = _display_names()
+    if username in names:
+        return names[username]
+    return str(_l("System"))
+
+
+def _display_names() -> dict[str, str]:
+    """User name → display name, read once per request (the users table is small)."""
+    from flask import g
+    from sqlalchemy import select
+
+    from storage.models import User
+    from web.common import reader
+
+    if "display_names" not in g:
+        with reader() as r:
+            g.display_names = dict(r.session.execute(select(User.username, User.display_name)).all())
+    return g.display_names
+
+
+def document_title(document: Any) -> str:
+    """A document's title in the page's language. The stored title is the Chinese one printed on the document;
+    on English pages it is the English message id of its kind (and of the matter's wording, for decisions) whose
+    Chinese translation it is."""
+    from flask_babel import force_locale
+    from flask_babel import gettext as translate
+
+    from documents import kinds
+    from web.i18n import current_language
+
+    title = getattr(document, "title", "") or ""
+    kind = getattr(document, "kind", None)
+    if current_language() == "zh_CN" or kind not in kinds.KINDS:
+        return title
+    candidates = {kinds.title_msgid(kind, wording) for wording in kinds.WORDINGS}
+    with force_locale("zh_CN"):
+        chinese = {msgid: translate(msgid) for msgid in candidates}
+    for msgid, text in chinese.items():
+        if text == title:
+            return translate(msgid)
+    return title
+
+
+def list_separator() -> str:
+    """Between the items of a list in a sentence: 、 in Chinese, a comma in English."""
+    from web.i18n import current_language
+
+    return "、" if current_language() == "zh_CN" else ", "
+
+
+def join_list(items: Any) -> str:
+    return list_separator().join(str(item) for item in items)
+
+
 def _lookup(table: dict[str, Any], value: Any) -> Any:
     return table.get(value, value) if value is not None else ""
 
@@ -71,3 +166,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["action_label"] = lambda v: _lookup(ACTIONS, v)
     app.jinja_env.filters["channel"] = lambda v: _lookup(CHANNEL, v)
     app.jinja_env.filters["delivery"] = lambda v: _lookup(DELIVERY, v)
+    app.jinja_env.filters["actor_name"] = actor_name
+    app.jinja_env.filters["task_title"] = task_title
+    app.jinja_env.filters["join_list"] = join_list
+    app.jinja_env.filters["document_title"] = document_title

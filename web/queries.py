@@ -7,6 +7,7 @@ Every worklist query starts from one of the human_tasks indexes:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -40,6 +41,8 @@ class CaseBrief:
     applicant_name: str
     due_on: date | None
     status: str
+    clock_flag: str | None = None
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ def case_briefs(session: Session, case_ids: set[int]) -> dict[int, CaseBrief]:
     if not case_ids:
         return {}
     rows = session.execute(
-        select(Case.id, Case.reference, Case.applicant_name, Case.due_on, Case.status).where(
+        select(Case.id, Case.reference, Case.applicant_name, Case.due_on, Case.status, Case.clock_flag,
+               Case.completed_at).where(
             Case.id.in_(case_ids)
         )
     ).all()
@@ -178,4 +182,8 @@ def unit_members(session: Session, unit_code: str | None) -> Sequence[User]:
 
 
 def find_case(session: Session, reference: str) -> Case | None:
-    return session.execute(select(Case).where(Case.reference == reference.strip())).scalar_one_or_none()
+    """By reference number as typed: spaces and letter case do not matter (as in the public look-up)."""
+    typed = re.sub(r"\s", "", reference)
+    # References are issued in capitals; the exact text is tried too (both by the unique index).
+    return session.execute(select(Case).where(Case.reference.in_({typed, typed.upper()}))
+                           .order_by(Case.reference != typed).limit(1)).scalar_one_or_none()

@@ -35,6 +35,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "empty": ("暂无提醒。", "No reminders."),
     "read": ("已读", "Read"),
     "case": ("查看案件", "Open the case"),
+    "task": ("办理任务", "Open the task"),
+    "my tasks": ("我的任务", "My tasks"),
     "previous": ("上一页", "Previous"),
     "next": ("下一页", "Next"),
     "kind": ("类型", "Kind"),

@@ -172,6 +172,8 @@ def register():
     return render_template(
         "window/register.html", form=form, eia_matters=sorted(report_type_matters()),
         materials_by_matter=load_catalog_cached().matters, paper_choices=PAPER_CHOICES,
+        service_modes={m.code: [f"{s.channel}/{s.delivery_mode}" for s in m.service_modes]
+                       for m in load_catalog_cached().matters},
         ticked={k: v for k, v in request.form.items() if k.startswith("paper__")}, lang=current_language(),
     ), status
 

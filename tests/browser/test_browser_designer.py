@@ -33,6 +33,12 @@ def open_editor(page) -> None:
     page.wait_for_selector("#modeler-canvas[data-state=ready]")
 
 
+def deploy(page) -> None:
+    """Deploying asks first (with the changes against the deployed version); confirm."""
+    page.click("#modeler-deploy")
+    page.click("#modeler-deploy-confirm")
+
+
 def stored(app) -> dict[int, ProcessDefinition]:
     with uow_for(app, write=False) as r:
         rows = r.session.execute(select(ProcessDefinition).where(ProcessDefinition.process_id == PROCESS)).scalars()
@@ -66,12 +72,24 @@ def test_edit_deploy_and_a_concurrent_deploy_is_refused_without_losing_work(live
     assert page.locator("#modeler-canvas .bjs-powered-by").is_visible()  # the bpmn.io watermark stays
     assert page.locator("#modeler-canvas .djs-palette").is_visible()  # the modeler, not the viewer
     assert page.get_attribute("#base-version", "data-version") == "1"
+    # The modeler speaks Chinese, and its palette leaves the lanes' names uncovered.
+    assert page.get_attribute("#modeler-canvas .djs-palette [data-action='create.task']", "aria-label") == "任务"
+    palette = page.locator("#modeler-canvas .djs-palette").bounding_box()
+    lane_name = page.locator("#modeler-canvas [data-element-id='Lane_approval_office'] text").first.bounding_box()
+    assert lane_name["x"] >= palette["x"] + palette["width"], (lane_name, palette)
 
     # 1. rename the review step and save: version 2, with the shared call activities of version 1
     rename(page, "review", "技术审查")
     assert page.get_attribute("#modeler-app", "data-dirty") == "true"
     page.fill("#modeler-note", "审查改名")
-    page.click("#modeler-deploy")
+    page.click("#modeler-deploy")  # asks first, listing what changed against version 1
+    page.wait_for_selector("#modeler-message[data-outcome=confirm]")
+    assert "第 2 版" in page.inner_text("#modeler-message")
+    changed = page.eval_on_selector_all(".deploy-diff[data-kind=changed] li",
+                                        "items => items.map(i => i.getAttribute('data-element-id'))")
+    assert "review" in changed and page.locator(".deploy-diff[data-kind=added]").count() == 0, changed
+    assert sorted(stored(app)) == [1]  # nothing deployed before the confirmation
+    page.click("#modeler-deploy-confirm")
     page.wait_for_selector("#modeler-message[data-outcome=deployed]")
     assert "第 2 版" in page.inner_text("#modeler-message")
     assert page.get_attribute("#base-version", "data-version") == "2"
@@ -101,7 +119,7 @@ def test_edit_deploy_and_a_concurrent_deploy_is_refused_without_losing_work(live
 
     # 3. the stale editor saves again: refused, the change stays in the editor and can be downloaded
     rename(page, "announce", "发布审批公告")
-    page.click("#modeler-deploy")
+    deploy(page)
     page.wait_for_selector("#modeler-message[data-outcome=conflict]")
     message = page.inner_text("#modeler-message")
     assert "第 3 版" in message and "您编辑的是第 2 版" in message and "未部署任何内容" in message
@@ -130,6 +148,8 @@ def test_a_hostile_script_is_rejected_and_marked_in_the_editor(live_app, page):
     )
     for button in ("#modeler-check", "#modeler-deploy"):
         page.click(button)
+        if button == "#modeler-deploy":
+            page.click("#modeler-deploy-confirm")
         page.wait_for_selector("#modeler-message[data-outcome=rejected]")
         text = page.inner_text("#modeler-message")
         assert "__import__" in text and MAIN in text and "count_revision" in text, text
@@ -157,7 +177,7 @@ def test_deleting_the_decision_is_refused_with_every_problem_marked(live_app, pa
     assert page.evaluate(
         "() => window.runonceModeler.get('elementRegistry').get('Flow_gw_hearing_merge_to_decide').target.id"
     ) == "gw_decision"
-    page.click("#modeler-deploy")
+    deploy(page)
     page.wait_for_selector("#modeler-message[data-outcome=rejected]")
     text = page.inner_text("#modeler-message")
     assert "未部署" in text and "decision" in text and "NameError" not in text, text

@@ -132,8 +132,10 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
     page.fill("#received_date", TODAY)
     page.check("input[name=intake_result][value=complete]")
     page.click("form.task-form button[type=submit]")
-    page.wait_for_selector("#case-status")
-    claim_and_open(page, base, reference, "出具受理通知书")
+    # the next step is the window's too: claimed for the same clerk and opened, one click to release
+    page.wait_for_selector("h1:has-text('出具受理通知书')")
+    assert "已为您认领" in page.inner_text(".flashes")
+    assert page.locator("button", has_text="释放").count() == 1
     assert page.locator("#acceptance_no").count() == 0  # the number is allocated, not typed
     page.fill("#acceptance_date", TODAY)
     page.click("form.task-form button[type=submit]")
@@ -161,7 +163,7 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
     page.fill("#reviewer", "李强")
     page.fill("#review_date", TODAY)
     page.click("form.task-form button[type=submit]")
-    page.wait_for_selector("#case-status")
+    page.wait_for_selector(".flash-success")
     sign_out(page)
 
     # 5. pre-approval notice and feedback (service layer)
@@ -179,7 +181,7 @@ def test_eia_case_from_registration_to_delivery(live_app, page):
     page.fill("#signer", "张副厅长")
     page.fill("#decision_date", TODAY)
     page.click("form.task-form button[type=submit]")
-    page.wait_for_selector("#case-status")
+    page.wait_for_selector(".flash-success")
     sign_out(page)
 
     # 7. approval document and announcement (service layer)

@@ -196,6 +196,11 @@ def test_a_year_without_holiday_data_is_flagged_never_guessed(uow, supplement_pr
     assert case.due_on == date(2027, 1, 8)  # 15 working days left in December, then 4–8 January
     with uow.reader() as r:
         assert clock.uncovered_cases(r.session) == []
+        # the admin's reminders about 2027 are answered: they leave the bell (and are not raised again)
+        assert not r.session.execute(select(Reminder.key).where(Reminder.key.like("holiday:2027:%"))).all()
+    reminders.scan_deadlines(uow, clock.now())
+    with uow.reader() as r:
+        assert not r.session.execute(select(Reminder.key).where(Reminder.key.like("holiday:2027:%"))).all()
     with pytest.raises(Forbidden):
         clock.save_holiday_notice(uow, year=2028, holidays=[], workdays=[], source="x",
                                   actor=actor(uow, "eia_lead"))

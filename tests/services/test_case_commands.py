@@ -135,11 +135,25 @@ def test_a_lead_reassigns_within_the_unit_only(world, uow):
     task = world.ready_task(case_id, "publish_acceptance_public_notice")
     assert task.lane == "环评处"
     with pytest.raises(Forbidden):
-        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"])  # not a lead
+        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia1"], "leave")  # not a lead
     with pytest.raises(InvalidInput):
-        cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"])
-    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"])
+        cases.reassign_task(uow, task.id, world.actors["window1"].user_id, world.actors["eia_lead"], "leave")
+    with pytest.raises(InvalidInput):  # a reason is required
+        cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "  ")
+    cases.reassign_task(uow, task.id, world.actors["eia2"].user_id, world.actors["eia_lead"], "李强休假")
     assert world.ready_task(case_id, "publish_acceptance_public_notice").claimed_by == world.actors["eia2"].user_id
+    # audited with the reason; the new owner is told in the bell and by e-mail (the mail job's message)
+    from services import mailer
+    from storage.models import Reminder
+
+    with uow.reader() as r:
+        event = r.session.execute(select(AuditEvent).where(AuditEvent.action == "task.reassigned")).scalar_one()
+        assert event.payload["reason"] == "李强休假"
+        reminder = r.session.execute(select(Reminder).where(Reminder.kind == "task_assigned")).scalar_one()
+        assert reminder.user_id == world.actors["eia2"].user_id and reminder.subject_id == task.id
+        mail = mailer.compose(reminder, "zh_CN", ["eia2@example.cn"], mailer.MailSettings())
+    body = mail.get_content()
+    assert "改派给您" in body and "李强休假" in body and "任务改派" in mail["Subject"]
 
 
 def test_bad_form_values_are_refused_with_field_messages(world):
@@ -345,3 +359,41 @@ def test_an_incident_is_retried_with_corrected_data(world, monkeypatch):
     assert events[-1].payload["corrections"] == {"parts": 4} and events[-1].payload["after"]["share"] == 25
     with pytest.raises(Conflict):
         cases.retry_incident(world.uow, case_id, admin)
+
+
+def test_the_next_step_in_the_same_lane_is_claimed_for_whoever_finished_the_last(world, uow):
+    case_id = _register(world)
+    window1 = world.actors["window1"]
+    cases.complete_task(uow, world.ready_task(case_id, "check_materials").id, COMPLETE, window1)
+    assert cases.claim_next_task(uow, case_id, "审批办", world.actors["eia1"]) is None  # not their lane
+    offered = cases.claim_next_task(uow, case_id, "审批办", window1)
+    assert offered is not None and offered.spec_name == "issue_acceptance"
+    assert world.ready_task(case_id, "issue_acceptance").claimed_by == window1.user_id
+    # already claimed: nothing more to offer, to anyone
+    assert cases.claim_next_task(uow, case_id, "审批办", window1) is None
+    assert "task.claimed" in [e for e, in _events(uow, case_id)]
+
+
+def test_a_case_waiting_at_a_timer_says_which(world, uow):
+    """What the case waits for names the timer (公示期满) and its date: the sentence of the case page."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services import applicant, clock
+    from workflows.scenarios import notice
+
+    with clock.frozen(datetime(2018, 5, 4, 9, tzinfo=ZoneInfo("Asia/Shanghai"))):  # the notice still runs
+        case_id = _register(world)
+        window1 = world.actors["window1"]
+        cases.complete_task(uow, world.ready_task(case_id, "check_materials").id, COMPLETE, window1)
+        cases.complete_task(uow, world.ready_task(case_id, "issue_acceptance").id, ACCEPT, window1)
+        cases.complete_task(uow, world.ready_task(case_id, "publish_acceptance_public_notice").id,
+                            notice("2018-05-04", "2018-05-17"), world.actors["eia1"])
+        with uow.reader() as r:
+            case = r.session.get(Case, case_id)
+            name = applicant._timer_name(case)
+            assert name and "公示" in name, name  # the timer's own name in the diagram
+            assert world.ready_tasks(case_id) == []  # nothing else open: the sentence names the timer
+            waiting = applicant.waiting(r.session, case)
+            assert waiting.kind == "timer" and waiting.step == name
+            assert waiting.until is not None and waiting.until.isoformat() == "2018-05-17"  # the last day

@@ -13,7 +13,7 @@ from storage.models import AuditEvent, Throttle
 
 
 def test_anonymous_user_is_sent_to_sign_in(client):
-    response = client.get("/?view=mine")
+    response = client.get("/reminders/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -27,7 +27,8 @@ def test_sign_in_and_out(client):
     assert "环评处 李强" in page and "待认领" in page
     assert client.get("/logout").status_code == 405  # signing out is a POST (with CSRF in production)
     assert client.post("/logout").status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/").headers["Location"] == "/public/"  # a visitor: the applicants' pages
+    assert client.get("/reminders/").headers["Location"].startswith("/login")
 
 
 def test_next_only_within_the_site(client):

@@ -153,6 +153,23 @@ def test_stored_data_prefills_a_form():
     assert str(form.day._value()) == "2018-03-14"
 
 
+def test_today_and_the_applicants_address_are_the_usual_answers():
+    """"x-default": "today" starts a date at today (a redo too, not the earlier round's date);
+    "x-default-from" takes a value from the case's data (the registered address for the post)."""
+    from datetime import date
+
+    from forms.context import FormContext
+    from forms.schemas import load_schema, resolve
+
+    schema = resolve(load_schema("delivery_post.json"), FormContext(today=date(2026, 12, 8)))
+    spec = describe(schema)
+    initial = data_for_form(spec, {"applicant": {"address": "长春市人民大街 1 号"}, "posted_date": "2026-11-01"})
+    form = build_form_class(schema)(data=initial)
+    assert form.posted_date._value() == "2026-12-08"
+    assert form.recipient_address.data == "长春市人民大街 1 号"
+    assert "recipient_address" not in data_for_form(spec, {"applicant": {"name": "x"}})
+
+
 def test_english_titles_when_given():
     schema = {
         "type": "object",

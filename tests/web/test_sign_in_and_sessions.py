@@ -48,10 +48,10 @@ def test_a_session_cookie_captured_before_sign_out_does_not_work_after(app):
     thief.set_cookie("session", captured)
     assert thief.get("/").status_code == 200  # the copy works while the user is signed in
     assert client.post("/logout").status_code == 302
-    response = thief.get("/")
+    response = thief.get("/reminders/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert _sign_in(client, "eia1").status_code == 302  # signing in again gives a new, working session
-    assert client.get("/").status_code == 200 and thief.get("/").status_code == 302
+    assert client.get("/").status_code == 200 and thief.get("/reminders/").status_code == 302
 
 
 def test_a_password_change_ends_every_other_session(app):

@@ -50,13 +50,25 @@ def test_release_and_lead_reassigns_within_the_unit(app, login_as):
     client = login_as("eia_lead")
     page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert "转办" in page and "环评处 赵丽" in page
-    response = client.post(f"/tasks/{task.id}/reassign", data={"user_id": app.user_ids["eia2"]})
+    page = client.post(f"/tasks/{task.id}/reassign", data={"user_id": app.user_ids["eia2"]},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "说明改派的理由" in page  # a reason is asked for: nothing changed without one
+    with uow_for(app, write=False) as r:
+        assert r.session.get(HumanTask, task.id).claimed_by == app.user_ids["eia1"]
+    response = client.post(f"/tasks/{task.id}/reassign",
+                           data={"user_id": app.user_ids["eia2"], "reason": "李强休假"})
     assert response.status_code == 302
     with uow_for(app, write=False) as r:
         assert r.session.get(HumanTask, task.id).claimed_by == app.user_ids["eia2"]
+    # the new owner is told, in the bell, with the reason and a link to the task
+    client.post("/logout")
+    bell = login_as("eia2").get("/reminders/").get_data(as_text=True)
+    assert "改派给您" in bell and "李强休假" in bell and f"/tasks/{task.id}" in bell
+    client.post("/logout")
+    client = login_as("eia_lead")
     # someone of another unit cannot be given the task
     page = client.post(
-        f"/tasks/{task.id}/reassign", data={"user_id": app.user_ids["soil1"]}, follow_redirects=True
+        f"/tasks/{task.id}/reassign", data={"user_id": app.user_ids["soil1"], "reason": "x"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "不属于环评处" in page
     # the lead sees the unit's claimed tasks and can release one
@@ -70,6 +82,8 @@ def test_release_and_lead_reassigns_within_the_unit(app, login_as):
             ).scalars()
         )
     assert actions == ["task.reassigned", "task.released"]
+    timeline = client.get(f"/cases/{task.case_id}").get_data(as_text=True)
+    assert "由 环评处 李强 改派给 环评处 赵丽" in timeline and "理由：李强休假" in timeline
 
 
 def test_a_handler_cannot_reassign(app, login_as):

@@ -17,7 +17,9 @@
     deploy: document.getElementById("modeler-deploy")
   };
 
-  var modeler = new BpmnJS({ container: canvasEl });
+  // In Chinese pages modeler-zh.js provides the translate module (palette, context pad, menus, messages).
+  var modeler = new BpmnJS({ container: canvasEl,
+                             additionalModules: window.runonceTranslate ? [window.runonceTranslate] : [] });
   window.runonceModeler = modeler; // for the console and the browser tests
 
   var state = {
@@ -79,9 +81,23 @@
   function p(text, cls) { return el("p", cls ? { "class": cls, text: text } : { text: text }); }
 
   // --- loading ----------------------------------------------------------------------------------------
+  // The whole diagram in view, to the right of the palette (which floats over the canvas's left edge and would
+  // otherwise cover the pool's and lanes' labels).
+  function fitBesidePalette() {
+    var canvas = modeler.get("canvas");
+    canvas.zoom("fit-viewport", "auto");
+    var palette = canvasEl.querySelector(".djs-palette");
+    if (!palette) { return; }
+    var covered = palette.getBoundingClientRect().right - canvasEl.getBoundingClientRect().left + 12;
+    var width = canvasEl.clientWidth;
+    if (covered <= 0 || covered >= width / 2) { return; }
+    canvas.zoom(canvas.zoom() * (width - covered) / width);
+    var box = canvas.viewbox();
+    canvas.viewbox({ x: box.inner.x - covered / box.scale, y: box.y, width: box.width, height: box.height });
+  }
   function importXml(xml) {
     return modeler.importXML(xml).then(function () {
-      modeler.get("canvas").zoom("fit-viewport", "auto");
+      fitBesidePalette();
       clearMark();
       renderProps(null);
       canvasEl.setAttribute("data-state", "ready");
@@ -92,7 +108,10 @@
       if (!r.ok) { throw new Error(r.status); }
       return r.text();
     })
-    .then(importXml)
+    .then(function (xml) {
+      if (state.mode !== "new") { state.deployedXml = xml; }
+      return importXml(xml);
+    })
     .then(function () { setDirty(false); })
     .catch(function (err) {
       canvasEl.setAttribute("data-state", "error");
@@ -243,6 +262,7 @@
       }
       clearMark();
       state.deployed = true;
+      state.deployedXml = state.sentXml; // the next deploy is compared with this one
       if (data.created && noteEl) { noteEl.value = ""; }
       setBase(data.version);
       setDirty(false);
@@ -329,6 +349,7 @@
     showMessage("info", [p(deploying ? T.saving : T.checking)], "busy");
     modeler.saveXML({ format: true })
       .then(function (result) {
+        state.sentXml = result.xml;
         return post(deploying ? state.deployUrl : state.checkUrl, result.xml, deploying ? overrideReason : null);
       })
       .then(function (data) { handle(data, deploying); })
@@ -339,7 +360,76 @@
       .then(function () { setBusy(false); });
   }
   buttons.check.addEventListener("click", function () { run(false); });
-  buttons.deploy.addEventListener("click", function () { run(true); });
+  buttons.deploy.addEventListener("click", function () { confirmDeploy(); });
+
+  // --- deploying asks first, showing what changed against the deployed version ---------------------------
+  var BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+  function signature(node) {
+    // The element's own attributes and its children that are not elements of their own (documentation,
+    // conditions, scripts, properties, lane members): a change in any of them is a change of the element.
+    var parts = [node.localName];
+    Array.prototype.slice.call(node.attributes).filter(function (a) { return a.name !== "id"; })
+      .map(function (a) { return a.name + "=" + a.value; }).sort().forEach(function (a) { parts.push(a); });
+    var serializer = new XMLSerializer();
+    Array.prototype.forEach.call(node.children, function (child) {
+      if (!child.getAttribute("id")) { parts.push(serializer.serializeToString(child).replace(/\s+/g, " ")); }
+    });
+    return parts.join("|");
+  }
+  function elementsOf(xml) {
+    var out = {};
+    if (!xml) { return out; }
+    var doc = new DOMParser().parseFromString(xml, "application/xml");
+    Array.prototype.forEach.call(doc.getElementsByTagNameNS(BPMN_NS, "*"), function (node) {
+      var id = node.getAttribute("id");
+      if (id && node.localName !== "definitions") {
+        out[id] = { name: node.getAttribute("name") || "", type: node.localName, sig: signature(node) };
+      }
+    });
+    return out;
+  }
+  function changesAgainstDeployed(xml) {
+    var before = elementsOf(state.deployedXml), after = elementsOf(xml);
+    var diff = { added: [], removed: [], changed: [] };
+    Object.keys(after).forEach(function (id) {
+      if (!before[id]) { diff.added.push([id, after[id]]); }
+      else if (before[id].sig !== after[id].sig) { diff.changed.push([id, after[id]]); }
+    });
+    Object.keys(before).forEach(function (id) { if (!after[id]) { diff.removed.push([id, before[id]]); } });
+    return diff;
+  }
+  function changeList(kind, entries) {
+    if (!entries.length) { return null; }
+    var items = entries.slice(0, 30).map(function (entry) {
+      return el("li", { "data-element-id": entry[0] }, [
+        document.createTextNode(entry[1].name || entry[0]), el("code", { text: " " + entry[0] })]);
+    });
+    if (entries.length > 30) { items.push(el("li", { text: "…" })); }
+    return el("div", { "class": "deploy-diff", "data-kind": kind }, [
+      el("strong", { text: T["diff_" + kind] + " (" + entries.length + ")" }), el("ul", {}, items)]);
+  }
+  function confirmDeploy() {
+    if (state.busy) { return; }
+    modeler.saveXML({ format: true }).then(function (result) {
+      var diff = changesAgainstDeployed(result.xml);
+      var nodes = [p(state.deployedXml ? T.confirm_deploy.replace("%(version)s", String(state.base + 1))
+                                       : T.confirm_deploy_new)];
+      if (state.deployedXml && !diff.added.length && !diff.removed.length && !diff.changed.length) {
+        nodes.push(p(T.diff_none, "muted"));
+      }
+      ["added", "removed", "changed"].forEach(function (kind) {
+        var list = changeList(kind, diff[kind]);
+        if (list) { nodes.push(list); }
+      });
+      var yes = el("button", { type: "button", id: "modeler-deploy-confirm", "class": "primary", text: T.confirm_yes });
+      var no = el("button", { type: "button", id: "modeler-deploy-cancel", text: T.confirm_no });
+      yes.addEventListener("click", function () { run(true); });
+      no.addEventListener("click", function () { messageEl.hidden = true; });
+      nodes.push(el("div", { "class": "actions" }, [yes, no]));
+      showMessage("info", nodes, "confirm");
+      yes.focus();
+    });
+  }
   document.getElementById("modeler-download").addEventListener("click", function () {
     modeler.saveXML({ format: true }).then(function (result) { downloadXml(result.xml); });
   });
@@ -352,7 +442,9 @@
         setDirty(true);
         messageEl.hidden = true;
       }).catch(function (err) {
-        showMessage("error", [p(fill(T.open_failed, { error: err.message || String(err) }))], "open-failed");
+        var why = err.message || String(err);
+        if (window.runonceTranslateMessage) { why = window.runonceTranslateMessage(why); }
+        showMessage("error", [p(fill(T.open_failed, { error: why }))], "open-failed");
       });
     };
     reader.readAsText(file);

@@ -446,6 +446,10 @@ class Diagram:
         if n.doc:
             S(el, q("bpmn", "documentation")).text = n.doc
         props = dict(n.props)
+        from workflows.titles_en import TASK_TITLES_EN
+
+        if n.kind in ("user", "manual") and n.name in TASK_TITLES_EN:  # the English pages' title
+            props["x-title-en"] = TASK_TITLES_EN[n.name]
         if n.form:
             props = {"formJsonSchemaFilename": n.form, **({"formUiSchemaFilename": n.ui} if n.ui else {}), **props}
         if props:

@@ -72,7 +72,7 @@ DOC = {
         "登记申请人提交的补正材料。请如实选择补正材料的提交方式：申请人本人到窗口递交的，计入跑动次数。"
         "申请人书面撤回申请或明确放弃补正的，选择“撤回申请”。"
     ),
-    "issue_acceptance": "出具加盖本部门专用印章并注明日期的受理通知书，登记受理编号。",
+    "issue_acceptance": "出具加盖本部门专用印章并注明日期的受理通知书；完成本任务时系统生成受理通知书并自动编号。",
     "issue_refusal": (
         "出具加盖本部门专用印章并注明日期的不予受理通知书，写明不予受理的理由和依据；"
         "不属于本部门职权范围的，告知申请人向有关行政机关申请。"
@@ -289,7 +289,7 @@ def decision_and_documents(d: Diagram, unit: str, col: int, *, decision_form="de
     d.xor("gw_decision", "决定？", LEAD, col + 1)
     d.user("issue_approval", approve_title, unit, col + 2, form="approval_document.json",
            ui="approval_document.uischema.json",
-           doc="按审批决定制作并印发批准（许可、确认）文件，登记文号和签发日期；许可证应注明有效期。")
+           doc="按审批决定制作并印发批准（许可、确认）文件，登记签发日期；许可证应注明有效期。完成本任务时系统生成决定文书并自动编号。")
     d.user("issue_refusal", refuse_title, unit, col + 2, 1, form="refusal_document.json",
            ui="refusal_document.uischema.json",
            doc="制作不予批准（不予许可、不予确认）决定书，写明理由和依据，并告知复议、诉讼的权利和期限。")
