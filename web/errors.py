@@ -136,7 +136,8 @@ def init_app(app: Flask) -> None:
         )
 
     # Every other HTTP error (405, 429, 400, 401, 410, 431 …) in the active language too: werkzeug's own pages
-    # are English. A status not listed gets the generic wording of its class.
+    # are English. A status not listed gets the generic wording of its class. Under /api/ the same words come
+    # as problem+json (_page).
     generic = {
         400: (N_("Cannot be accepted"), N_("The request was not understood."),
               N_("Go back, correct what was sent and try again.")),
@@ -187,15 +188,6 @@ def init_app(app: Flask) -> None:
         errors = {k: field_error_text(v) for k, v in getattr(err, "errors", {}).items()} or None
         return _page(err.http_status, titles.get(err.http_status, _("Cannot be done")), error_text(err),
                      errors=errors)
-
-    @app.errorhandler(HTTPException)
-    def other_http_error(err: HTTPException):
-        """Statuses without a page of their own (405, 429 …): problem+json under /api/, Werkzeug's page
-        elsewhere."""
-        if is_api_request() and err.code:
-            headers = {"Allow": ", ".join(err.valid_methods)} if getattr(err, "valid_methods", None) else None
-            return problem_response(err.code, err.description, headers=headers)
-        return err
 
 
 def _argument_errors(err: HTTPException) -> dict | None:
