@@ -51,6 +51,23 @@ ACTIONS = {
     "holiday_notice.saved": _l("Holiday notice saved"),
     "matter_setting.saved": _l("Matter setting saved"),
     "document.signed_for": _l("Signed-for date of documents recorded"),
+    "document.issued": _l("Document issued (PDF stored)"),
+    "document.downloaded": _l("Document downloaded by the applicant"),
+    "documents.served": _l("Documents served electronically"),
+    "case.rated": _l("Service rated by the applicant"),
+    "credit.recorded": _l("Credit record entered"),
+    "registry.imported": _l("Regulated entities imported"),
+    "roster.inspector_added": _l("Inspector added to the roster"),
+    "spot_check.planned": _l("Spot-check plan published"),
+    "spot_check.drawn": _l("Spot-check draw made"),
+    "storage.files_migrated": _l("Attachments moved to the file store"),
+    "api.client_created": _l("API client created"),
+    "api.client_revoked": _l("API client revoked"),
+    "api.client_rotated": _l("API client token rotated"),
+    "api.call": _l("API call"),
+    "webhook.subscribed": _l("Webhook subscribed"),
+    "webhook.unsubscribed": _l("Webhook unsubscribed"),
+    "webhook.replayed": _l("Webhook delivery replayed"),
 }
 CHANNEL = {"window": _l("At the window"), "post": _l("By post"), "online": _l("Online")}
 DELIVERY = {
