@@ -86,10 +86,11 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     ]
     if mail.enabled:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))
-    from services import webhooks
+    from services import webhook_targets, webhooks
 
+    hooks_allowed = webhook_targets.allowed_hosts(config if config is not None else os.environ)
     # Back-off is measured on the real clock (a receiver's outage is real time, even in a simulated run).
-    jobs.append(Job("webhooks", 5.0, lambda uow, now: webhooks.deliver_due(uow)))
+    jobs.append(Job("webhooks", 5.0, lambda uow, now: webhooks.deliver_due(uow, allowed_hosts=hooks_allowed)))
     return jobs
 
 

@@ -13,10 +13,12 @@ for folder in ("web", "browser"):  # web_support.make_app, browser_support.live_
 from api_support import deploy  # noqa: E402
 from web_support import make_app  # noqa: E402
 
+LOCAL_RECEIVER = "127.0.0.1"  # the webhook tests' receiver (allow-listed: it is loopback)
+
 
 @pytest.fixture
 def app(db_url):
-    app = make_app(db_url)
+    app = make_app(db_url, WEBHOOK_ALLOWED_HOSTS=LOCAL_RECEIVER)
     deploy(app, "m07")
     yield app
     app.extensions["runonce.engine"].dispose()

@@ -10,6 +10,7 @@ problem+json (web/api/problems.py). Views are thin: the commands are the service
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -52,6 +53,8 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("API_RATE_PER_MINUTE", 600)
+    # Hosts that may receive webhooks although they resolve to internal addresses (services.webhook_targets).
+    app.config.setdefault("WEBHOOK_ALLOWED_HOSTS", os.environ.get("WEBHOOK_ALLOWED_HOSTS", ""))
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "吉林省环境保护厅“只跑一次”审批系统的集成接口（一窗受理平台等）。"
                                 " See the README section 'Integration API'."},
