@@ -11,10 +11,11 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services import file_types
@@ -249,6 +250,50 @@ def attach(session: Session, file_ids: Iterable[str], case_id: int, owner_token:
         if row.case_id is None and owner_token and row.owner_token == owner_token:
             row.case_id = case_id
             row.owner_token = None
+
+
+# ---------------------------------------------------------------- uploads never attached
+
+UNATTACHED_KEEP = timedelta(hours=24)  # a form left half-filled this long is abandoned
+IDLE_BYTES = timedelta(hours=1)  # bytes stored or reused more recently may belong to an upload in flight
+
+
+def forget_unattached(uow: UnitOfWork, file_ids: Iterable[str], owner_token: str) -> int:
+    """Remove the rows of uploads made under ``owner_token`` that no case took (a request that found its case
+    already made, e.g. the losing twin of an idempotent submission). The bytes stay: identical bytes are
+    stored once and the case that was made holds the same files; the sweep removes bytes no row names."""
+    ids = [i for i in file_ids if i]
+    if not ids:
+        return 0
+    with uow:
+        removed = uow.session.execute(delete(StoredFile).where(
+            StoredFile.id.in_(ids), StoredFile.owner_token == owner_token, StoredFile.case_id.is_(None))).rowcount
+        uow.commit()
+    return removed or 0
+
+
+def sweep_unattached(uow: UnitOfWork, now: datetime, keep: timedelta = UNATTACHED_KEEP,
+                     idle: timedelta = IDLE_BYTES, limit: int = 500) -> int:
+    """The scheduler's housekeeping: uploads made before a case existed (``owner_token``, no case) and older
+    than ``keep`` are removed, and their bytes when no other row names them and the object was not written or
+    reused within ``idle`` (a concurrent upload of the same bytes). Returns the rows removed."""
+    with uow:
+        session = uow.session
+        rows = list(session.execute(
+            select(StoredFile.id, StoredFile.sha256).where(StoredFile.case_id.is_(None),
+                                                           StoredFile.owner_token.is_not(None),
+                                                           StoredFile.created_at < now - keep).limit(limit)))
+        if not rows:
+            return 0
+        session.execute(delete(StoredFile).where(StoredFile.id.in_([r.id for r in rows]),
+                                                 StoredFile.case_id.is_(None)))
+        digests = {r.sha256 for r in rows}
+        still_named = set(session.execute(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests)))
+                          .scalars())
+        uow.commit()
+    for digest in digests - still_named:
+        uow.files.remove_if_idle(digest, idle.total_seconds())
+    return len(rows)
 
 
 def foreign_refs(session: Session, answers: dict[str, Any], case_id: int) -> dict[str, str]:

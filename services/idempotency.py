@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -100,3 +100,15 @@ def release(uow: UnitOfWork, claim_id: int) -> None:
         uow.session.execute(delete(ApiIdempotency).where(ApiIdempotency.id == claim_id,
                                                          ApiIdempotency.case_id.is_(None)))
         uow.commit()
+
+
+KEEP = timedelta(days=7)  # a client retries within minutes; a week covers any outage of theirs
+
+
+def purge(uow: UnitOfWork, now: datetime, keep: timedelta = KEEP) -> int:
+    """The scheduler's housekeeping: keys older than ``keep`` are forgotten (the same key then makes a new
+    case). Returns how many were removed."""
+    with uow:
+        removed = uow.session.execute(delete(ApiIdempotency).where(ApiIdempotency.created_at < now - keep)).rowcount
+        uow.commit()
+    return removed or 0

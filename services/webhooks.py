@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -362,3 +362,16 @@ def replay(uow: UnitOfWork, delivery_id: int, actor: Actor) -> None:
                          before={"status": before}, after={"status": "pending", "delivery": row.id,
                                                            "event": row.event_type})
         uow.commit()
+
+
+DELIVERY_KEEP = timedelta(days=90)
+
+
+def purge_deliveries(uow: UnitOfWork, now: datetime, keep: timedelta = DELIVERY_KEEP) -> int:
+    """The scheduler's housekeeping: finished deliveries (delivered, or dead and not replayed) older than
+    ``keep`` leave the log; pending and failed ones stay whatever their age. Returns how many were removed."""
+    with uow:
+        removed = uow.session.execute(delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_(("delivered", "dead")), WebhookDelivery.created_at < now - keep)).rowcount
+        uow.commit()
+    return removed or 0

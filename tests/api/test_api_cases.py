@@ -29,6 +29,12 @@ def _case_count(app) -> int:
         return r.session.execute(select(func.count()).select_from(Case)).scalar_one()
 
 
+def _unattached(app) -> int:
+    with uow_for(app, write=False) as r:
+        return r.session.execute(select(func.count()).select_from(StoredFile).where(
+            StoredFile.case_id.is_(None))).scalar_one()
+
+
 def test_two_identical_requests_at_the_same_moment_make_one_case(app):
     headers = new_client(app, "platform", "applications:submit")
     start = threading.Barrier(2)
@@ -47,10 +53,12 @@ def test_two_identical_requests_at_the_same_moment_make_one_case(app):
     assert sorted(a.status_code for a in answers) == [200, 201], [a.get_data(as_text=True)[:300] for a in answers]
     assert len({a.get_json()["reference"] for a in answers}) == 1
     assert _case_count(app) == 1
+    assert _unattached(app) == 0  # the losing twin's copies of the files were forgotten, not left behind
     replay = _submit(app.test_client(), headers, key="same-key-1")
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
     other_body = _submit(app.test_client(), headers, key="same-key-1", content=PDF + b"% changed\n")
     assert other_body.status_code == 409 and other_body.content_type == "application/problem+json"
+    assert _unattached(app) == 0
     assert _submit(app.test_client(), headers, key="same-key-2").status_code == 201  # a new key, a new case
     assert _case_count(app) == 2
 

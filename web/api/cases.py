@@ -306,20 +306,28 @@ def created(case_id: int, *, replayed: bool, lookup: bool = True) -> tuple[dict[
                                             "Idempotent-Replayed": "true" if replayed else "false"}
 
 
-def register_idempotently(key: str | None, digest: str, register) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Run ``register(also)`` once per key and body (see services.idempotency)."""
-    if key is None:
-        return created(register(None).case_id, replayed=False)
-    found = idempotency.claim(uow(), client().id, key, digest)
-    if found.case_id is not None:
-        return created(found.case_id, replayed=True)
-    claim_id = found.claim_id
+def register_idempotently(key: str | None, digest: str, register, staged: list[str] | None = None
+                          ) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Run ``register(also)`` once per key and body (see services.idempotency). ``staged``: the files this
+    request streamed in; when it makes no case (an earlier identical request did, or it failed) they are
+    forgotten at once instead of waiting for the scheduler's sweep."""
     try:
-        registration = register(lambda session, case: idempotency.link(session, claim_id, case))
+        if key is None:
+            return created(register(None).case_id, replayed=False)
+        found = idempotency.claim(uow(), client().id, key, digest)
+        if found.case_id is not None:
+            files.forget_unattached(uow(), staged or [], owner_token())  # the losing twin's copies
+            return created(found.case_id, replayed=True)
+        claim_id = found.claim_id
+        try:
+            registration = register(lambda session, case: idempotency.link(session, claim_id, case))
+        except BaseException:
+            idempotency.release(uow(), claim_id)
+            raise
+        return created(registration.case_id, replayed=False)
     except BaseException:
-        idempotency.release(uow(), claim_id)
+        files.forget_unattached(uow(), staged or [], owner_token())
         raise
-    return created(registration.case_id, replayed=False)
 
 
 # ------------------------------------------------------------------------------------------------ routes
@@ -349,7 +357,8 @@ def submit_application():
     key = idempotency_key()
     token = owner_token()
     stored = _uploaded(data["uploads"], matter.code, token)
-    stored += _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
+    staged = _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
+    stored += staged
     digest = idempotency.request_hash(
         {**data, "applicant": dict(data["applicant"]), "uploads": []},
         [(code, row.original_name, row.sha256) for code, row in stored])
@@ -362,7 +371,7 @@ def submit_application():
             received=[materials.Received(code, file_id=row.id) for code, row in stored], owner_token=token,
             also=also)
 
-    return register_idempotently(key, digest, register)
+    return register_idempotently(key, digest, register, [row.id for _code, row in staged])
 
 
 @blp.route("/uploads", methods=["POST"])
