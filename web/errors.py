@@ -162,7 +162,10 @@ def init_app(app: Flask) -> None:
         elsewhere."""
         if is_api_request() and err.code:
             headers = {"Allow": ", ".join(err.valid_methods)} if getattr(err, "valid_methods", None) else None
-            return problem_response(err.code, err.description, headers=headers)
+            from web.api.messages import http_detail
+
+            return problem_response(err.code, http_detail(err.code, request.method, err.description),
+                                    headers=headers)
         return err
 
 
@@ -172,8 +175,16 @@ def _argument_errors(err: HTTPException) -> dict | None:
     if not isinstance(messages, dict):
         return None
     flat: dict[str, object] = {}
+
+    def walk(prefix: str, problem: object) -> None:  # nested fields and list items: "json.events.0"
+        if isinstance(problem, dict):
+            for name, inner in problem.items():
+                walk(f"{prefix}.{name}", inner)
+        else:
+            flat[prefix] = problem if isinstance(problem, str | list) else str(problem)
+
     for location, fields in messages.items():
         if isinstance(fields, dict):
             for name, problem in fields.items():
-                flat[f"{location}.{name}"] = problem if isinstance(problem, str | list) else str(problem)
+                walk(f"{location}.{name}", problem)
     return flat or None

@@ -10,10 +10,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import schemathesis
 
 PROBLEM = "application/problem+json"
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _media(response) -> str:  # noqa: ANN001
+    media = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
+    return (media[0] if isinstance(media, list) else media).split(";")[0].strip()
+
+
+@schemathesis.check
+def problem_in_chinese(ctx, response, case) -> None:  # noqa: ANN001 - schemathesis' check signature
+    """Every problem document's title, detail and field messages are Chinese (not a library's English)."""
+    if _media(response) != PROBLEM:
+        return
+    body = json.loads(response.content or b"{}")
+    texts = [body.get("title", ""), body.get("detail", "中")]
+    for messages in (body.get("errors") or {}).values():
+        texts += [messages] if isinstance(messages, str) else list(messages)
+    english = [t for t in texts if not HAN.search(str(t))]
+    if english:
+        raise AssertionError(f"{case.operation.label} answered {response.status_code} with English text: {english}")
 
 
 @schemathesis.check
@@ -22,8 +43,7 @@ def scope_enforced(ctx, response, case) -> None:  # noqa: ANN001 - schemathesis'
     needed = case.operation.definition.raw.get("x-required-scope")
     if not scope or needed in (None, scope):
         return
-    media = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
-    media = (media[0] if isinstance(media, list) else media).split(";")[0].strip()
+    media = _media(response)
     if media != PROBLEM:
         raise AssertionError(f"{case.operation.label} answered {response.status_code} {media}, not problem+json")
     body = json.loads(response.content or b"{}")

@@ -24,7 +24,7 @@ from browser_support import live_server
 from services import api_clients
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,problem_in_chinese"
 HERE = Path(__file__).resolve().parent
 
 
