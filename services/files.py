@@ -136,7 +136,32 @@ def receive(
     except TooLarge:
         raise FileRejected(N_("%(item)s: the file “%(name)s” is larger than the limit of %(limit)s."),
                            item=label, name=name, limit=human_size(limit)) from None
+    return receive_staged(uow, staged, name, label, actor=actor, purpose=purpose, case_id=case_id,
+                          item_code=item_code, owner_token=owner_token, limit=limit, accept=accept)
+
+
+def receive_staged(
+    uow: UnitOfWork,
+    staged: Staged,
+    name: str,
+    label: str,
+    *,
+    actor: str,
+    purpose: str,
+    case_id: int | None = None,
+    item_code: str | None = None,
+    owner_token: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    accept: Iterable[str] | None = None,
+) -> StoredFile:
+    """Bytes already staged (a stream, or a resumable upload's completed parts) checked like ``receive`` and
+    moved into the store; the staged copy is gone either way."""
+    store = uow.files
+    name = clean_name(name)
     try:
+        if staged.size > limit:
+            raise FileRejected(N_("%(item)s: the file “%(name)s” is larger than the limit of %(limit)s."),
+                               item=label, name=name, limit=human_size(limit))
         media_type = _check(staged, name, label, limit, accept)
         store.commit(staged)
     except BaseException:

@@ -96,14 +96,16 @@ class Housekeeping:
 
 
 def housekeeping(uow: UnitOfWork, settings: Housekeeping) -> dict[str, int]:
-    """Forget old Idempotency-Keys, finished webhook deliveries past their keep, and uploads no case took
-    (with their bytes when nothing else names them). Measured on the real clock, like the rows' times."""
-    from services import files, idempotency, webhooks
+    """Forget old Idempotency-Keys, finished webhook deliveries past their keep, uploads no case took (with
+    their bytes when nothing else names them) and resumable uploads no chunk reached as long. Measured on the
+    real clock, like the rows' times."""
+    from services import files, idempotency, resumable_uploads, webhooks
 
     moment = utcnow()
     return {"idempotency_keys": idempotency.purge(uow, moment, settings.idempotency_keep),
             "webhook_deliveries": webhooks.purge_deliveries(uow, moment, settings.deliveries_keep),
-            "unattached_files": files.sweep_unattached(uow, moment, settings.unattached_keep)}
+            "unattached_files": files.sweep_unattached(uow, moment, settings.unattached_keep),
+            "partial_uploads": resumable_uploads.sweep(uow, settings.unattached_keep)}
 
 
 def hourly(run: Callable[[UnitOfWork], object]) -> Callable[[UnitOfWork, datetime | None], object]:

@@ -56,7 +56,7 @@ def test_old_keys_and_finished_deliveries_are_purged(app):
     for n in range(4):
         _age(app, WebhookDelivery, 91, event_key=f"k{n}")
     done = scheduler.housekeeping(uow_for(app), scheduler.Housekeeping.from_config({}))
-    assert done == {"idempotency_keys": 1, "webhook_deliveries": 2, "unattached_files": 0}
+    assert done == {"idempotency_keys": 1, "webhook_deliveries": 2, "unattached_files": 0, "partial_uploads": 0}
     with uow_for(app, write=False) as r:
         assert r.session.execute(select(ApiIdempotency.key)).scalars().all() == ["new"]
         assert sorted(r.session.execute(select(WebhookDelivery.event_key)).scalars()) == ["k2", "k3", "k4"]

@@ -72,15 +72,15 @@ def init_app(app: Flask) -> Api:
     forms_spec.register_form_schemas(api.spec)
 
     from web import csrf
-    from web.api import cases, matters, webhooks, window
+    from web.api import cases, matters, uploads, webhooks, window
 
-    for blueprint in (matters.blp, cases.blp, window.blp, webhooks.blp):
+    for blueprint in (matters.blp, cases.blp, uploads.blp, window.blp, webhooks.blp):
         csrf.exempt(blueprint)  # token-authenticated machine calls: no cookie, no CSRF
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     from web.api import reference
 
     app.register_blueprint(reference.bp)
-    _mark_json_views(app, {b.name for b in (matters.blp, cases.blp, window.blp, webhooks.blp)})
+    _mark_json_views(app, {b.name for b in (matters.blp, cases.blp, uploads.blp, window.blp, webhooks.blp)})
     app.extensions["runonce.api"] = api
     return api
 

@@ -374,6 +374,21 @@ def submit_application():
     return register_idempotently(key, digest, register, [row.id for _code, row in staged])
 
 
+def upload_target(query: dict[str, Any]) -> Any:
+    """The matter of an upload's ``matter`` and ``item`` query values (422 when either is unknown)."""
+    from workflows.catalog import shipped_catalog
+
+    try:
+        matter = shipped_catalog().matter(query["matter"])
+    except KeyError:
+        raise InvalidInput(N_("Unknown matter %(code)s."), {"query.matter": N_("Unknown matter.")},
+                           code=query["matter"]) from None
+    if query["item"] not in materials.matter_items(matter.code) and query["item"] != materials.OTHER:
+        raise InvalidInput(N_("%(code)s is not a material of this matter."), {"query.item": N_("Unknown item.")},
+                           code=query["item"])
+    return matter
+
+
 @blp.route("/uploads", methods=["POST"])
 @blp.doc(**operation_doc("applications:submit", "upload"), requestBody={
     "required": True, "description": "the file's bytes (streamed into the file store; up to the matter's limit, "
@@ -386,16 +401,7 @@ def submit_application():
 def upload(query: dict[str, Any]):
     """A pre-created upload of one large file, before the application that names it (one request per file:
     a failed upload is sent again alone)."""
-    from workflows.catalog import shipped_catalog
-
-    try:
-        matter = shipped_catalog().matter(query["matter"])
-    except KeyError:
-        raise InvalidInput(N_("Unknown matter %(code)s."), {"query.matter": N_("Unknown matter.")},
-                           code=query["matter"]) from None
-    if query["item"] not in materials.matter_items(matter.code) and query["item"] != materials.OTHER:
-        raise InvalidInput(N_("%(code)s is not a material of this matter."), {"query.item": N_("Unknown item.")},
-                           code=query["item"])
+    matter = upload_target(query)
     if request.mimetype != "application/octet-stream":
         raise ApiProblem(415, N_("Send the file's bytes as application/octet-stream."))
     with uow() as unit:
