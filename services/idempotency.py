@@ -58,6 +58,12 @@ def _existing(session: Session, client_id: int, key: str) -> ApiIdempotency | No
     ).scalar_one_or_none()
 
 
+def existing_case(session: Session, client_id: int, key: str) -> int | None:
+    """The case an earlier request with this key made, if any."""
+    row = _existing(session, client_id, key)
+    return row.case_id if row is not None else None
+
+
 def claim(uow: UnitOfWork, client_id: int, key: str, digest: str, *, wait_seconds: float = 30.0) -> Claim:
     """Claim the key for this request, or find the case an identical earlier request made."""
     deadline = time.monotonic() + wait_seconds

@@ -176,8 +176,20 @@ def test_a_large_file_goes_first_into_an_upload_slot_of_its_own(app, client):
     stolen = client.post("/api/v1/applications", data=dict(data, **required_parts()), headers=other,
                          content_type=MULTIPART)
     assert stolen.status_code == 422 and "application.uploads.0" in stolen.get_json()["errors"]
-    made = client.post("/api/v1/applications", data=data, headers=headers, content_type=MULTIPART)
+    keyed = {**headers, "Idempotency-Key": "slot-1"}
+    made = client.post("/api/v1/applications", data=data, headers=keyed, content_type=MULTIPART)
     assert made.status_code == 201, made.get_data(as_text=True)
+    # the answer was lost: the retry names the same upload, which the case has taken meanwhile
+    again = client.post("/api/v1/applications", headers=keyed, content_type=MULTIPART, data={
+        "application": data["application"],
+        **{k: v for k, v in required_parts().items() if k != "material:project_description"}})
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert again.get_json()["reference"] == made.get_json()["reference"]
+    taken = client.post("/api/v1/applications", headers={**headers, "Idempotency-Key": "slot-2"},
+                        content_type=MULTIPART, data={
+                            "application": data["application"],
+                            **{k: v for k, v in required_parts().items() if k != "material:project_description"}})
+    assert taken.status_code == 422 and "application.uploads.0" in taken.get_json()["errors"]  # not for a new key
     assert {m["item_code"]: m["sha256"] for m in made.get_json()["materials"]}["project_description"] == \
         stored["sha256"]
     refused = client.post("/api/v1/uploads?matter=m07&item=project_description&name=x.pdf", data=b"MZ\x90\0",

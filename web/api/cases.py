@@ -177,13 +177,18 @@ def owner_token() -> str:
     return f"api:{client().id}"
 
 
-def _uploaded(uploads: list[dict[str, str]], matter_code: str, token: str) -> list[tuple[str, StoredFile]]:
-    """The files of ``uploads`` (sent before by POST /uploads): only this client's, not yet in a case."""
+def _uploaded(uploads: list[dict[str, str]], matter_code: str, token: str, key: str | None
+              ) -> list[tuple[str, StoredFile]]:
+    """The files of ``uploads`` (sent before by POST /uploads): only this client's, not yet in a case, or in
+    the case an earlier request with the same Idempotency-Key made (a retry after a lost answer names files
+    that case took; the key then answers with that case or 409, never a second case)."""
     if not uploads:
         return []
     items = materials.matter_items(matter_code)
     with reader() as r:
-        rows = {row.id: row for row in files.kept(r.session, [u["file_id"] for u in uploads], owner_token=token)}
+        earlier = idempotency.existing_case(r.session, client().id, key) if key else None
+        rows = {row.id: row for row in files.kept(r.session, [u["file_id"] for u in uploads], case_id=earlier,
+                                                  owner_token=token)}
     problems = {f"application.uploads.{n}": N_("This file does not belong to this case; send it again.")
                 for n, u in enumerate(uploads) if u["file_id"] not in rows}
     problems.update({f"application.uploads.{n}": N_("Unknown item.") for n, u in enumerate(uploads)
@@ -356,7 +361,7 @@ def submit_application():
                            {MATERIAL_PART + code: N_("This field is required.") for code in missing})
     key = idempotency_key()
     token = owner_token()
-    stored = _uploaded(data["uploads"], matter.code, token)
+    stored = _uploaded(data["uploads"], matter.code, token, key)
     staged = _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
     stored += staged
     digest = idempotency.request_hash(
