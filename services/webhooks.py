@@ -12,7 +12,10 @@ scheduler's ``webhooks`` job POSTs the due rows. Each request carries
 
 A 2xx answer delivers it; anything else (or no answer within the timeout) is retried with exponential
 back-off (30 s, 1, 2, 4 … minutes, at most an hour apart) up to ``MAX_ATTEMPTS``, then the row is ``dead``
-until an administrator replays it. Nothing here knows Flask.
+until an administrator replays it. A URL must lead to a public address (services.webhook_targets): checked
+when subscribing and again before every request, which goes to the address that was checked; redirects are
+not followed. Finished deliveries leave the log after ``DELIVERY_KEEP`` (the scheduler's housekeeping). Nothing
+here knows Flask.
 """
 
 from __future__ import annotations
@@ -261,7 +264,6 @@ def safe_poster(allowed_hosts: Iterable[str] = ()) -> Poster:
     return post
 
 
-http_post = safe_poster()  # without an allow-list: public addresses only
 
 
 def backoff(attempts: int) -> timedelta:

@@ -31,6 +31,15 @@ def test_internal_addresses_are_refused(address):
         webhook_targets.check(f"http://[{address}]/hook" if ":" in address else f"http://{address}/hook")
 
 
+@pytest.mark.parametrize("url", ["http://2130706433/", "http://127.1/", "http://0x7f000001/",
+                                 "http://0177.0.0.1:8080/x", "http://localhost/"])
+def test_other_spellings_of_loopback_are_refused(url):
+    """Numeric forms the resolver accepts are judged by the address it returns."""
+    with pytest.raises(webhook_targets.UnsafeTarget) as refused:
+        webhook_targets.check(url)
+    assert "127.0.0.1" in refused.value.reason or "::1" in refused.value.reason
+
+
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_pass(address):
     assert webhook_targets.blocked_kind(ipaddress.ip_address(address)) is None
