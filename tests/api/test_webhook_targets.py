@@ -127,3 +127,56 @@ def test_a_name_that_now_resolves_inside_fails_its_delivery_with_the_reason(app,
         row = r.session.execute(select(WebhookDelivery)).scalar_one()
     assert row.status == "failed" and row.last_status_code is None
     assert row.last_error.startswith("refused: partner.example.cn resolves to 192.168.0.10, a private address")
+
+
+def test_https_to_the_pinned_address_verifies_the_url_hosts_certificate(monkeypatch, tmp_path):
+    """TLS goes to the checked address but SNI and the certificate check name the URL's host."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=partner.example.cn", "-addext",
+                    "subjectAltName=DNS:partner.example.cn"], check=True, capture_output=True)
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_port
+        target = webhook_targets.PinnedTarget("https", "partner.example.cn", port, "/in", "127.0.0.1")
+        untrusted = webhooks.pinned_post(target, b"{}", {})
+        assert untrusted.status is None and "CERTIFICATE_VERIFY_FAILED" in untrusted.error
+        real = ssl.create_default_context
+
+        def trusting(*args, **kwargs):
+            made = real(*args, **kwargs)
+            made.load_verify_locations(cert)
+            return made
+
+        monkeypatch.setattr(ssl, "create_default_context", trusting)
+        assert webhooks.pinned_post(target, b"{}", {}) == webhooks.Answer(204, None)
+        assert hosts == [f"partner.example.cn:{port}"]
+        other = webhook_targets.PinnedTarget("https", "other.example.cn", port, "/in", "127.0.0.1")
+        mismatch = webhooks.pinned_post(other, b"{}", {})
+        assert mismatch.status is None and "other.example.cn" in mismatch.error
+    finally:
+        server.shutdown()
