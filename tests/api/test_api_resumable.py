@@ -4,6 +4,7 @@ last chunk stores the file (checked like any upload) for the application to name
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -89,8 +90,15 @@ def test_refusals_limits_abandoning_and_the_sweep(app, client):
     assert refused.status_code == 422 and refused.content_type == "application/problem+json"
     assert client.get(href, headers=headers).status_code == 404  # a refused file is not kept
 
-    href = _start(client, headers, 100).get_json()["href"]
+    started = _start(client, headers, 100).get_json()
+    href = started["href"]
     assert _put(client, headers, href, 0, b"x" * 101, total=100).status_code == 400  # past the announced end
+    part = app.extensions["runonce.files"].root / "partial" / f"{started['upload_id']}.part"
+    with part.open("r+b") as held:  # another request is writing this upload right now
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = _put(client, headers, href, 0, b"%PDF-1.4\n", total=100)
+    assert busy.status_code == 409 and busy.content_type == "application/problem+json"
+    assert client.get(href, headers=headers).get_json()["offset"] == 0  # nothing was written
     assert client.delete(href, headers=headers).status_code == 204
     assert client.get(href, headers=headers).status_code == 404
 
