@@ -23,7 +23,6 @@ from browser_support import live_server
 
 from services import api_clients
 
-SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,problem_in_chinese"
 HERE = Path(__file__).resolve().parent
 
@@ -67,22 +66,28 @@ def _config(path: Path, *, coverage: bool, fuzzing: bool, stateful: bool, exampl
     return path
 
 
-def _run(app, tmp_path: Path, name: str, token: str, config: Path, scope: str | None, checks: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(HERE), "SCHEMATHESIS_HOOKS": "schemathesis_scope_check",
-           "RUNONCE_TOKEN_SCOPE": scope or ""}
-    result = subprocess.run(
-        [str(SCHEMATHESIS), "--config-file", str(config), "run", f"{app.base_url}/api/v1/openapi.json",
-         "-H", f"Authorization: {token}", "-c", checks, "--no-color", "--request-timeout", "30"],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env,
-    )
-    output = result.stdout + result.stderr
-    (tmp_path / f"{config.stem}.log").write_text(output, encoding="utf-8")  # kept for a look after a failure
-    assert result.returncode == 0, f"[{name}]\n{output[-6000:]}"
-    summary = output.split("SUMMARY")[-1]
-    counts = re.search(r"Test cases:\s+(\d+) generated, (\d+) passed(.*)", summary)
-    assert counts and counts.group(1) == counts.group(2) and not counts.group(3).strip(), f"[{name}]\n{summary}"
-    assert "Failures:" not in summary and "Errors:" not in summary, f"[{name}]\n{summary}"
-    return output
+def _run_all(app, tmp_path: Path, runs: list[tuple[str, str, Path, str | None, str]]) -> None:
+    """Every run (name, token, config, the token's scope, checks) in one schemathesis process
+    (tests/api/schemathesis_driver.py); each must pass with 0 failures."""
+    plan = [{"name": name, "log": str(tmp_path / f"{config.stem}.log"),  # kept for a look after a failure
+             "env": {"SCHEMATHESIS_HOOKS": "schemathesis_scope_check", "RUNONCE_TOKEN_SCOPE": scope or ""},
+             "args": ["--config-file", str(config), "run", f"{app.base_url}/api/v1/openapi.json",
+                      "-H", f"Authorization: {token}", "-c", checks, "--no-color", "--request-timeout", "30"]}
+            for name, token, config, scope, checks in runs]
+    result = subprocess.run([sys.executable, str(HERE / "schemathesis_driver.py")], input=json.dumps(plan),
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(HERE)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    codes = {line["name"]: line["exit_code"] for line in map(json.loads, result.stdout.splitlines())}
+    assert set(codes) == {run["name"] for run in plan}, result.stdout + result.stderr[-3000:]
+    for run in plan:
+        output = Path(run["log"]).read_text(encoding="utf-8")
+        name = run["name"]
+        assert codes[name] == 0, f"[{name}]\n{output[-6000:]}"
+        summary = output.split("SUMMARY")[-1]
+        counts = re.search(r"Test cases:\s+(\d+) generated, (\d+) passed(.*)", summary)
+        assert counts and counts.group(1) == counts.group(2) and not counts.group(3).strip(), f"[{name}]\n{summary}"
+        assert "Failures:" not in summary and "Errors:" not in summary, f"[{name}]\n{summary}"
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation_for_any_scope(db_url, tmp_path):
@@ -93,14 +98,16 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation_for_any_scop
     with live_server(db_url, _seed) as app:
         operations = _operations(app)
         assert set(operations.values()) == set(api_clients.SCOPES)
+        runs = []
         for scope in api_clients.SCOPES:
             refused = sorted(op for op, needed in operations.items() if needed != scope)
             config = _config(tmp_path / f"{scope.replace(':', '-')}.toml", coverage=coverage, fuzzing=True,
                              stateful=False, examples=examples, refused=refused)
-            _run(app, tmp_path, scope, app.tokens[scope], config, scope, CHECKS + ",scope_enforced")
+            runs.append((scope, app.tokens[scope], config, scope, CHECKS + ",scope_enforced"))
         config = _config(tmp_path / "all.toml", coverage=False, fuzzing=False, stateful=True, examples=examples,
                          refused=[])
-        _run(app, tmp_path, "every scope, stateful", app.tokens["*"], config, None, CHECKS)
+        runs.append(("every scope, stateful", app.tokens["*"], config, None, CHECKS))
+        _run_all(app, tmp_path, runs)
 
 
 def test_the_scope_check_can_fail():
