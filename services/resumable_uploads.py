@@ -22,6 +22,7 @@ from storage.models import StoredFile
 from storage.partial_uploads import Busy, Partial, PartialUploads
 
 ABANDONED_AFTER = timedelta(hours=24)
+MAX_OPEN = 20  # per client: announced lengths reserve nothing, but each open upload is a file on the volume
 
 
 class BadRange(ServiceError):
@@ -53,7 +54,10 @@ def start(uow: UnitOfWork, *, owner_token: str, matter_code: str, item_code: str
     if length > limit:
         raise FileRejected(N_("%(item)s: the file “%(name)s” is larger than the limit of %(limit)s."),
                            item=item_code, name=files.clean_name(name), limit=files.human_size(limit))
-    return _partials(uow).create(length, {"owner": owner_token, "matter": matter_code, "item": item_code,
+    partials = _partials(uow)
+    if partials.open_count(owner_token) >= MAX_OPEN:
+        raise Conflict(N_("%(count)s uploads are open already; finish or delete one first."), count=MAX_OPEN)
+    return partials.create(length, {"owner": owner_token, "matter": matter_code, "item": item_code,
                                           "name": files.clean_name(name), "limit": limit})
 
 

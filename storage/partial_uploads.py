@@ -59,6 +59,18 @@ class PartialUploads:
         os.replace(tmp, info)  # the meta appears whole or not at all
         return Partial(upload_id, 0, length, meta)
 
+    def open_count(self, owner: str) -> int:
+        """How many uploads ``owner`` has open (a scan of the small meta files)."""
+        if not self.root.is_dir():
+            return 0
+        count = 0
+        for info in self.root.glob("*.json"):
+            try:
+                count += json.loads(info.read_text(encoding="utf-8")).get("owner") == owner
+            except (FileNotFoundError, ValueError):
+                continue
+        return count
+
     def get(self, upload_id: str) -> Partial | None:
         try:
             part, info = self._paths(upload_id)

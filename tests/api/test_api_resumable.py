@@ -79,7 +79,7 @@ def test_a_file_in_chunks_survives_a_break_and_becomes_a_material(app, client):
         stored["sha256"]
 
 
-def test_refusals_limits_abandoning_and_the_sweep(app, client):
+def test_refusals_limits_abandoning_and_the_sweep(app, client, monkeypatch):
     headers = new_client(app, "platform", "applications:submit")
     too_large = _start(client, headers, 10**12)
     assert too_large.status_code == 422 and "body" in too_large.get_json()["errors"]
@@ -102,7 +102,9 @@ def test_refusals_limits_abandoning_and_the_sweep(app, client):
     assert client.delete(href, headers=headers).status_code == 204
     assert client.get(href, headers=headers).status_code == 404
 
+    monkeypatch.setattr(resumable_uploads, "MAX_OPEN", 1)
     left = _start(client, headers, 100).get_json()
+    assert _start(client, headers, 100).status_code == 409  # one open upload is this client's limit here
     _put(client, headers, left["href"], 0, b"%PDF-1.4\n", total=100)
     partial = app.extensions["runonce.files"].root / "partial"
     settings = scheduler.Housekeeping.from_config({})
