@@ -140,7 +140,7 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))
     from services import webhook_targets, webhooks
 
-    hooks_allowed = webhook_targets.allowed_hosts(config if config is not None else os.environ)
+    hooks_allowed = webhook_targets.allowed_hosts(config)
     # Back-off is measured on the real clock (a receiver's outage is real time, even in a simulated run).
     jobs.append(Job("webhooks", 5.0, lambda uow, now: webhooks.deliver_due(uow, allowed_hosts=hooks_allowed)))
     jobs.append(Job("housekeeping", 3600.0, hourly(lambda uow: housekeeping(uow, Housekeeping.from_config(config)))))

@@ -16,6 +16,7 @@ lookup cannot hand a different, internal address to the connection (DNS rebindin
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ class PinnedTarget:
 
 
 def allowed_hosts(config: Mapping[str, Any] | None) -> frozenset[str]:
-    """The allow-list from a setting: a comma-separated string or a list of host names / addresses."""
-    value = (config or {}).get(SETTING) or ""
+    """The allow-list from a setting (the config, else the environment): a comma-separated string or a list of
+    host names / addresses."""
+    value = (config or {}).get(SETTING) or os.environ.get(SETTING) or ""
     items = value.split(",") if isinstance(value, str) else list(value)
     return frozenset(_normal_host(str(item)) for item in items if str(item).strip())
 
