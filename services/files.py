@@ -11,11 +11,11 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services import file_types
@@ -281,18 +281,26 @@ def attach(session: Session, file_ids: Iterable[str], case_id: int, owner_token:
 
 UNATTACHED_KEEP = timedelta(hours=24)  # a form left half-filled this long is abandoned
 IDLE_BYTES = timedelta(hours=1)  # bytes stored or reused more recently may belong to an upload in flight
+FORGOTTEN = datetime(2000, 1, 1, tzinfo=UTC)  # the created_at of an upload handed to the next sweep
 
 
 def forget_unattached(uow: UnitOfWork, file_ids: Iterable[str], owner_token: str) -> int:
-    """Remove the rows of uploads made under ``owner_token`` that no case took (a request that found its case
-    already made, e.g. the losing twin of an idempotent submission). The bytes stay: identical bytes are
-    stored once and the case that was made holds the same files; the sweep removes bytes no row names."""
+    """Uploads made under ``owner_token`` that no case will take (a request that found its case already made,
+    e.g. the losing twin of an idempotent submission, or was refused): rows whose bytes another file names
+    (the twin's: the case holds the same bytes) are removed at once; the others are handed to the next sweep,
+    which removes the bytes with them once no upload can be using them. Returns the rows removed now."""
     ids = [i for i in file_ids if i]
     if not ids:
         return 0
     with uow:
-        removed = uow.session.execute(delete(StoredFile).where(
-            StoredFile.id.in_(ids), StoredFile.owner_token == owner_token, StoredFile.case_id.is_(None))).rowcount
+        session = uow.session
+        mine = StoredFile.id.in_(ids) & (StoredFile.owner_token == owner_token) & StoredFile.case_id.is_(None)
+        digests = set(session.execute(select(StoredFile.sha256).where(mine)).scalars())
+        shared = set(session.execute(select(StoredFile.sha256).where(
+            StoredFile.sha256.in_(digests), StoredFile.id.not_in(ids))).scalars()) if digests else set()
+        removed = session.execute(delete(StoredFile).where(mine, StoredFile.sha256.in_(shared))).rowcount \
+            if shared else 0
+        session.execute(update(StoredFile).where(mine).values(created_at=FORGOTTEN))
         uow.commit()
     return removed or 0
 
@@ -300,8 +308,10 @@ def forget_unattached(uow: UnitOfWork, file_ids: Iterable[str], owner_token: str
 def sweep_unattached(uow: UnitOfWork, now: datetime, keep: timedelta = UNATTACHED_KEEP,
                      idle: timedelta = IDLE_BYTES, limit: int = 500) -> int:
     """The scheduler's housekeeping: uploads made before a case existed (``owner_token``, no case) and older
-    than ``keep`` are removed, and their bytes when no other row names them and the object was not written or
-    reused within ``idle`` (a concurrent upload of the same bytes). Returns the rows removed."""
+    than ``keep`` are removed with their bytes, unless another file names those bytes (then only the row). Bytes
+    written or reused within ``idle`` may belong to an upload in flight (its row not yet committed): such a row
+    waits for a later sweep, so no bytes are ever left without a row to find them. Returns the rows removed."""
+    store = uow.files
     with uow:
         session = uow.session
         rows = list(session.execute(
@@ -310,15 +320,18 @@ def sweep_unattached(uow: UnitOfWork, now: datetime, keep: timedelta = UNATTACHE
                                                            StoredFile.created_at < now - keep).limit(limit)))
         if not rows:
             return 0
-        session.execute(delete(StoredFile).where(StoredFile.id.in_([r.id for r in rows]),
+        ids = [r.id for r in rows]
+        named = set(session.execute(select(StoredFile.sha256).where(
+            StoredFile.sha256.in_({r.sha256 for r in rows}), StoredFile.id.not_in(ids))).scalars())
+        going = [r for r in rows if r.sha256 in named or store.idle(r.sha256, idle.total_seconds())]
+        if not going:
+            return 0
+        session.execute(delete(StoredFile).where(StoredFile.id.in_([r.id for r in going]),
                                                  StoredFile.case_id.is_(None)))
-        digests = {r.sha256 for r in rows}
-        still_named = set(session.execute(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests)))
-                          .scalars())
         uow.commit()
-    for digest in digests - still_named:
-        uow.files.remove_if_idle(digest, idle.total_seconds())
-    return len(rows)
+    for digest in {r.sha256 for r in going} - named:
+        store.remove_if_idle(digest, idle.total_seconds())
+    return len(going)
 
 
 def foreign_refs(session: Session, answers: dict[str, Any], case_id: int) -> dict[str, str]:

@@ -106,6 +106,15 @@ class FileStore:
     def discard(self, staged: Staged) -> None:
         staged.path.unlink(missing_ok=True)
 
+    def idle(self, sha256: str, idle_seconds: float) -> bool:
+        """The object was not written or reused (``commit``) for ``idle_seconds`` (or is not there)."""
+        import time
+
+        try:
+            return time.time() - self.path(sha256).stat().st_mtime >= idle_seconds
+        except FileNotFoundError:
+            return True
+
     def remove_if_idle(self, sha256: str, idle_seconds: float) -> bool:
         """Delete stored bytes not written or reused (``commit``) for ``idle_seconds``; the caller has checked
         that no row names them. True when deleted."""

@@ -29,10 +29,14 @@ def _case_count(app) -> int:
         return r.session.execute(select(func.count()).select_from(Case)).scalar_one()
 
 
-def _unattached(app) -> int:
+def _unattached(app, *, forgotten: bool = False) -> int:
+    """Files in no case: still wanted (``forgotten=False``), or handed to the next sweep."""
+    from services.files import FORGOTTEN
+
     with uow_for(app, write=False) as r:
         return r.session.execute(select(func.count()).select_from(StoredFile).where(
-            StoredFile.case_id.is_(None))).scalar_one()
+            StoredFile.case_id.is_(None),
+            (StoredFile.created_at <= FORGOTTEN) if forgotten else (StoredFile.created_at > FORGOTTEN))).scalar_one()
 
 
 def test_two_identical_requests_at_the_same_moment_make_one_case(app):
@@ -59,6 +63,16 @@ def test_two_identical_requests_at_the_same_moment_make_one_case(app):
     other_body = _submit(app.test_client(), headers, key="same-key-1", content=PDF + b"% changed\n")
     assert other_body.status_code == 409 and other_body.content_type == "application/problem+json"
     assert _unattached(app) == 0
+    # the refused request's own bytes (no case names them) go with the next sweep, once no upload can be using them
+    assert _unattached(app, forgotten=True) == 3  # its three parts carry the same changed bytes
+    from datetime import timedelta
+
+    from services import files
+    from storage.types import utcnow
+
+    assert files.sweep_unattached(uow_for(app), utcnow(), idle=timedelta(0)) == 3
+    changed = hashlib.sha256(PDF + b"% changed\n").hexdigest()
+    assert _unattached(app, forgotten=True) == 0 and not app.extensions["runonce.files"].exists(changed)
     assert _submit(app.test_client(), headers, key="same-key-2").status_code == 201  # a new key, a new case
     assert _case_count(app) == 2
 

@@ -77,19 +77,25 @@ def test_uploads_no_case_took_are_swept_with_their_bytes(app, client):
 
     lonely, shared, fresh = upload(PDF + b"% lonely\n"), upload(PDF + b"% shared\n"), upload(PDF + b"% fresh\n")
     twin = upload(PDF + b"% shared\n")  # the same bytes as `shared`, still wanted
+    busy = upload(PDF + b"% busy\n")  # an old row whose bytes were just written again (an upload in flight)
     store = app.extensions["runonce.files"]
-    for stored in (lonely, shared):
+    old = time.time() - 2 * 3600
+    for stored in (lonely, shared, busy):
         _age(app, StoredFile, 2, id=stored["file_id"])
-        old = time.time() - 2 * 3600
+    for stored in (lonely, shared):
         os.utime(store.path(stored["sha256"]), (old, old))
     settings = scheduler.Housekeeping.from_config({})
     assert scheduler.housekeeping(uow_for(app), settings)["unattached_files"] == 2
     with uow_for(app, write=False) as r:
         left = set(r.session.execute(select(StoredFile.id)).scalars())
-    assert left == {fresh["file_id"], twin["file_id"]}
+    assert left == {fresh["file_id"], twin["file_id"], busy["file_id"]}
     assert not store.exists(lonely["sha256"])  # no row names it any more
     assert store.exists(shared["sha256"]) and store.exists(fresh["sha256"])  # `twin` still names these bytes
+    assert store.exists(busy["sha256"])  # its row waits: bytes are never left without a row to find them
     assert scheduler.housekeeping(uow_for(app), settings)["unattached_files"] == 0
+    os.utime(store.path(busy["sha256"]), (old, old))
+    assert scheduler.housekeeping(uow_for(app), settings)["unattached_files"] == 1
+    assert not store.exists(busy["sha256"])
 
 
 def test_the_scheduler_runs_housekeeping_hourly():
