@@ -10,10 +10,8 @@ import pytest
 for folder in ("web", "browser"):  # web_support.make_app, browser_support.live_server
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / folder))
 
-from api_support import deploy  # noqa: E402
+from api_support import LOCAL_RECEIVER, deploy  # noqa: E402
 from web_support import make_app  # noqa: E402
-
-LOCAL_RECEIVER = "127.0.0.1"  # the webhook tests' receiver (allow-listed: it is loopback)
 
 
 @pytest.fixture

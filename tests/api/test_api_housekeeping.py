@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from api_support import PDF, new_client
+from api_support import LOCAL_RECEIVER, PDF, new_client
 from sqlalchemy import select, update
 
 from app import uow_for
@@ -22,7 +22,6 @@ from storage.types import utcnow
 @pytest.fixture
 def app(db_url):
     """No matter deployed: nothing here registers a case (deploying runs the matter's scenario gate)."""
-    from conftest import LOCAL_RECEIVER
     from web_support import make_app
 
     app = make_app(db_url, WEBHOOK_ALLOWED_HOSTS=LOCAL_RECEIVER)
