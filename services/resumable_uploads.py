@@ -58,7 +58,7 @@ def start(uow: UnitOfWork, *, owner_token: str, matter_code: str, item_code: str
     if partials.open_count(owner_token) >= MAX_OPEN:
         raise Conflict(N_("%(count)s uploads are open already; finish or delete one first."), count=MAX_OPEN)
     return partials.create(length, {"owner": owner_token, "matter": matter_code, "item": item_code,
-                                          "name": files.clean_name(name), "limit": limit})
+                                    "name": files.clean_name(name), "limit": limit})
 
 
 def find(uow: UnitOfWork, upload_id: str, owner_token: str) -> Partial:
@@ -87,6 +87,8 @@ def write_chunk(uow: UnitOfWork, upload_id: str, owner_token: str, *, start_at: 
     except Busy:
         raise Conflict(N_("Another chunk of this upload is being written; ask for the offset and try again."),
                        ) from None
+    except FileNotFoundError:  # deleted (or finished) by another request meanwhile
+        raise NotFound(N_("Upload %(id)s does not exist."), id=upload_id[:40]) from None
     upload = Partial(upload_id, offset, upload.length, upload.meta)
     if offset < upload.length:
         return Chunked(upload, None)
