@@ -11,10 +11,11 @@ import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services import file_types
@@ -135,7 +136,32 @@ def receive(
     except TooLarge:
         raise FileRejected(N_("%(item)s: the file “%(name)s” is larger than the limit of %(limit)s."),
                            item=label, name=name, limit=human_size(limit)) from None
+    return receive_staged(uow, staged, name, label, actor=actor, purpose=purpose, case_id=case_id,
+                          item_code=item_code, owner_token=owner_token, limit=limit, accept=accept)
+
+
+def receive_staged(
+    uow: UnitOfWork,
+    staged: Staged,
+    name: str,
+    label: str,
+    *,
+    actor: str,
+    purpose: str,
+    case_id: int | None = None,
+    item_code: str | None = None,
+    owner_token: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    accept: Iterable[str] | None = None,
+) -> StoredFile:
+    """Bytes already staged (a stream, or a resumable upload's completed parts) checked like ``receive`` and
+    moved into the store; the staged copy is gone either way."""
+    store = uow.files
+    name = clean_name(name)
     try:
+        if staged.size > limit:
+            raise FileRejected(N_("%(item)s: the file “%(name)s” is larger than the limit of %(limit)s."),
+                               item=label, name=name, limit=human_size(limit))
         media_type = _check(staged, name, label, limit, accept)
         store.commit(staged)
     except BaseException:
@@ -249,6 +275,63 @@ def attach(session: Session, file_ids: Iterable[str], case_id: int, owner_token:
         if row.case_id is None and owner_token and row.owner_token == owner_token:
             row.case_id = case_id
             row.owner_token = None
+
+
+# ---------------------------------------------------------------- uploads never attached
+
+UNATTACHED_KEEP = timedelta(hours=24)  # a form left half-filled this long is abandoned
+IDLE_BYTES = timedelta(hours=1)  # bytes stored or reused more recently may belong to an upload in flight
+FORGOTTEN = datetime(2000, 1, 1, tzinfo=UTC)  # the created_at of an upload handed to the next sweep
+
+
+def forget_unattached(uow: UnitOfWork, file_ids: Iterable[str], owner_token: str) -> int:
+    """Uploads made under ``owner_token`` that no case will take (a request that found its case already made,
+    e.g. the losing twin of an idempotent submission, or was refused): rows whose bytes another file names
+    (the twin's: the case holds the same bytes) are removed at once; the others are handed to the next sweep,
+    which removes the bytes with them once no upload can be using them. Returns the rows removed now."""
+    ids = [i for i in file_ids if i]
+    if not ids:
+        return 0
+    with uow:
+        session = uow.session
+        mine = StoredFile.id.in_(ids) & (StoredFile.owner_token == owner_token) & StoredFile.case_id.is_(None)
+        digests = set(session.execute(select(StoredFile.sha256).where(mine)).scalars())
+        shared = set(session.execute(select(StoredFile.sha256).where(
+            StoredFile.sha256.in_(digests), StoredFile.id.not_in(ids))).scalars()) if digests else set()
+        removed = session.execute(delete(StoredFile).where(mine, StoredFile.sha256.in_(shared))).rowcount \
+            if shared else 0
+        session.execute(update(StoredFile).where(mine).values(created_at=FORGOTTEN))
+        uow.commit()
+    return removed or 0
+
+
+def sweep_unattached(uow: UnitOfWork, now: datetime, keep: timedelta = UNATTACHED_KEEP,
+                     idle: timedelta = IDLE_BYTES, limit: int = 500) -> int:
+    """The scheduler's housekeeping: uploads made before a case existed (``owner_token``, no case) and older
+    than ``keep`` are removed with their bytes, unless another file names those bytes (then only the row). Bytes
+    written or reused within ``idle`` may belong to an upload in flight (its row not yet committed): such a row
+    waits for a later sweep, so no bytes are ever left without a row to find them. Returns the rows removed."""
+    store = uow.files
+    with uow:
+        session = uow.session
+        rows = list(session.execute(
+            select(StoredFile.id, StoredFile.sha256).where(StoredFile.case_id.is_(None),
+                                                           StoredFile.owner_token.is_not(None),
+                                                           StoredFile.created_at < now - keep).limit(limit)))
+        if not rows:
+            return 0
+        ids = [r.id for r in rows]
+        named = set(session.execute(select(StoredFile.sha256).where(
+            StoredFile.sha256.in_({r.sha256 for r in rows}), StoredFile.id.not_in(ids))).scalars())
+        going = [r for r in rows if r.sha256 in named or store.idle(r.sha256, idle.total_seconds())]
+        if not going:
+            return 0
+        session.execute(delete(StoredFile).where(StoredFile.id.in_([r.id for r in going]),
+                                                 StoredFile.case_id.is_(None)))
+        uow.commit()
+    for digest in {r.sha256 for r in going} - named:
+        store.remove_if_idle(digest, idle.total_seconds())
+    return len(going)
 
 
 def foreign_refs(session: Session, answers: dict[str, Any], case_id: int) -> dict[str, str]:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -56,6 +56,12 @@ def _existing(session: Session, client_id: int, key: str) -> ApiIdempotency | No
     return session.execute(
         select(ApiIdempotency).where(ApiIdempotency.client_id == client_id, ApiIdempotency.key == key)
     ).scalar_one_or_none()
+
+
+def existing_case(session: Session, client_id: int, key: str) -> int | None:
+    """The case an earlier request with this key made, if any."""
+    row = _existing(session, client_id, key)
+    return row.case_id if row is not None else None
 
 
 def claim(uow: UnitOfWork, client_id: int, key: str, digest: str, *, wait_seconds: float = 30.0) -> Claim:
@@ -100,3 +106,15 @@ def release(uow: UnitOfWork, claim_id: int) -> None:
         uow.session.execute(delete(ApiIdempotency).where(ApiIdempotency.id == claim_id,
                                                          ApiIdempotency.case_id.is_(None)))
         uow.commit()
+
+
+KEEP = timedelta(days=7)  # a client retries within minutes; a week covers any outage of theirs
+
+
+def purge(uow: UnitOfWork, now: datetime, keep: timedelta = KEEP) -> int:
+    """The scheduler's housekeeping: keys older than ``keep`` are forgotten (the same key then makes a new
+    case). Returns how many were removed."""
+    with uow:
+        removed = uow.session.execute(delete(ApiIdempotency).where(ApiIdempotency.created_at < now - keep)).rowcount
+        uow.commit()
+    return removed or 0

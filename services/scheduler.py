@@ -70,6 +70,58 @@ def fire_timers(uow: UnitOfWork, now: datetime | None = None) -> int:
     return total
 
 
+@dataclass(frozen=True)
+class Housekeeping:
+    """How long the integration API's bookkeeping is kept (settings, in days or hours)."""
+
+    idempotency_keep: timedelta = timedelta(days=7)  # IDEMPOTENCY_KEEP_DAYS
+    deliveries_keep: timedelta = timedelta(days=90)  # WEBHOOK_DELIVERIES_KEEP_DAYS
+    unattached_keep: timedelta = timedelta(hours=24)  # UNATTACHED_FILES_KEEP_HOURS
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> Housekeeping:
+        def number(key: str, default: float) -> float:
+            value = (config or {}).get(key)
+            if value in (None, ""):
+                value = os.environ.get(key)
+            try:
+                return max(0.0, float(value)) if value not in (None, "") else default
+            except ValueError:
+                log.warning("setting %s=%r is not a number; using %s", key, value, default)
+                return default
+
+        return cls(timedelta(days=number("IDEMPOTENCY_KEEP_DAYS", 7)),
+                   timedelta(days=number("WEBHOOK_DELIVERIES_KEEP_DAYS", 90)),
+                   timedelta(hours=number("UNATTACHED_FILES_KEEP_HOURS", 24)))
+
+
+def housekeeping(uow: UnitOfWork, settings: Housekeeping) -> dict[str, int]:
+    """Forget old Idempotency-Keys, finished webhook deliveries past their keep, uploads no case took (with
+    their bytes when nothing else names them) and resumable uploads no chunk reached as long. Measured on the
+    real clock, like the rows' times."""
+    from services import files, idempotency, resumable_uploads, webhooks
+
+    moment = utcnow()
+    return {"idempotency_keys": idempotency.purge(uow, moment, settings.idempotency_keep),
+            "webhook_deliveries": webhooks.purge_deliveries(uow, moment, settings.deliveries_keep),
+            "unattached_files": files.sweep_unattached(uow, moment, settings.unattached_keep),
+            "partial_uploads": resumable_uploads.sweep(uow, settings.unattached_keep)}
+
+
+def hourly(run: Callable[[UnitOfWork], object]) -> Callable[[UnitOfWork, datetime | None], object]:
+    """A job that does its work at most once an hour of real time, however often it is ticked (``run_for``
+    ticks every job each time)."""
+    last: list[float] = []
+
+    def job(uow: UnitOfWork, _now: datetime | None) -> object:
+        if last and time.monotonic() - last[0] < 3600.0:
+            return None
+        last[:] = [time.monotonic()]
+        return run(uow)
+
+    return job
+
+
 def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     """The jobs with their settings from ``config`` (app config) or the environment."""
     from services import document_rendering, mailer, reminders, spot_checks
@@ -88,10 +140,12 @@ def default_jobs(config: Mapping[str, Any] | None = None) -> list[Job]:
     ]
     if mail.enabled:
         jobs.append(Job("mail", 15.0, lambda uow, now: mailer.send_pending(uow, now, mail)))
-    from services import webhooks
+    from services import webhook_targets, webhooks
 
+    hooks_allowed = webhook_targets.allowed_hosts(config)
     # Back-off is measured on the real clock (a receiver's outage is real time, even in a simulated run).
-    jobs.append(Job("webhooks", 5.0, lambda uow, now: webhooks.deliver_due(uow)))
+    jobs.append(Job("webhooks", 5.0, lambda uow, now: webhooks.deliver_due(uow, allowed_hosts=hooks_allowed)))
+    jobs.append(Job("housekeeping", 3600.0, hourly(lambda uow: housekeeping(uow, Housekeeping.from_config(config)))))
     return jobs
 
 

@@ -12,31 +12,35 @@ scheduler's ``webhooks`` job POSTs the due rows. Each request carries
 
 A 2xx answer delivers it; anything else (or no answer within the timeout) is retried with exponential
 back-off (30 s, 1, 2, 4 … minutes, at most an hour apart) up to ``MAX_ATTEMPTS``, then the row is ``dead``
-until an administrator replays it. Nothing here knows Flask.
+until an administrator replays it. A URL must lead to a public address (services.webhook_targets): checked
+when subscribing and again before every request, which goes to the address that was checked; redirects are
+not followed. Finished deliveries leave the log after ``DELIVERY_KEEP`` (the scheduler's housekeeping). Nothing
+here knows Flask.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from services import audit_log
+from services import audit_log, webhook_targets
 from services.actors import Actor
 from services.errors import N_, Conflict, InvalidInput, NotFound
 from services.uow import UnitOfWork
@@ -64,12 +68,18 @@ SEND_LEASE = timedelta(minutes=5)  # a row left "sending" this long (its process
 # ------------------------------------------------------------------------------------------- subscriptions
 
 
-def subscribe(uow: UnitOfWork, client_id: int, url: str, events: list[str], actor: Actor
-              ) -> tuple[WebhookSubscription, str]:
+def subscribe(uow: UnitOfWork, client_id: int, url: str, events: list[str], actor: Actor,
+              allowed_hosts: Iterable[str] = ()) -> tuple[WebhookSubscription, str]:
+    """Subscribe ``url`` (a public address, or a host on the allow-list: services.webhook_targets)."""
     unknown = [e for e in events if e not in EVENTS]
     if unknown or not events:
         raise InvalidInput(N_("Unknown event %(event)s."), {"events": N_("Unknown event.")},
                            event=", ".join(unknown) or "—")
+    try:
+        webhook_targets.check(url, allowed_hosts)
+    except webhook_targets.UnsafeTarget as refused:
+        raise InvalidInput(refused.msgid, {"url": N_("This address cannot receive webhooks.")},
+                           **refused.params) from None
     secret = "whsec_" + secrets.token_urlsafe(32)
     with uow:
         row = WebhookSubscription(client_id=client_id, url=url, events=" ".join(sorted(set(events))), secret=secret,
@@ -197,25 +207,63 @@ class Answer:
 Poster = Callable[[str, bytes, dict[str, str]], Answer]
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a new address to post the case's data to (it counts as a failure)."""
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever a new DNS lookup would say (no rebinding); the Host
+    header names the URL's host."""
 
-    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
-        return None
+    def __init__(self, target: webhook_targets.PinnedTarget, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects())
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """TLS to the checked address; the certificate is verified against the URL's host name (SNI too)."""
+
+    def __init__(self, target: webhook_targets.PinnedTarget, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        self.address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+def pinned_post(target: webhook_targets.PinnedTarget, body: bytes, headers: dict[str, str]) -> Answer:
+    """POST to a checked target. Redirects are not followed (http.client never does): a 3xx is an answer, not
+    a new address to post the case's data to, and counts as a failure."""
+    connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    connection = connection_class(target, TIMEOUT_SECONDS)
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:  # http(s) URLs only (schema-checked)
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(64 * 1024)  # the receiver's answer is not used; read a little so it can finish
+        if 200 <= response.status < 300:
             return Answer(response.status, None)
-    except urllib.error.HTTPError as err:
-        return Answer(err.code, f"HTTP {err.code}")
-    except (urllib.error.URLError, OSError, ValueError) as err:
+        return Answer(response.status, f"HTTP {response.status}")
+    except (OSError, http.client.HTTPException, ValueError) as err:
         return Answer(None, f"{type(err).__name__}: {err}"[:500])
+    finally:
+        connection.close()
+
+
+def safe_poster(allowed_hosts: Iterable[str] = ()) -> Poster:
+    """The poster of the scheduler's job: each delivery checks its URL again (DNS answers change) and connects
+    to the address it checked (services.webhook_targets); a refused address is a failed attempt, logged."""
+    allowed = frozenset(allowed_hosts)
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        try:
+            target = webhook_targets.check(url, allowed)
+        except webhook_targets.UnsafeTarget as refused:
+            return Answer(None, refused.reason[:500])
+        return pinned_post(target, body, headers)
+
+    return post
+
+
 
 
 def backoff(attempts: int) -> timedelta:
@@ -259,10 +307,12 @@ def _finish(uow: UnitOfWork, delivery: WebhookDelivery, answer: Answer, moment: 
         uow.commit()
 
 
-def deliver_due(uow: UnitOfWork, now: datetime | None = None, post: Poster = http_post, limit: int = 100
-                ) -> tuple[int, int]:
+def deliver_due(uow: UnitOfWork, now: datetime | None = None, post: Poster | None = None, limit: int = 100,
+                allowed_hosts: Iterable[str] = ()) -> tuple[int, int]:
     """Send the due deliveries; returns (delivered, failed). Safe to run in two processes at once: a row is
-    claimed (pending/failed → sending) before it is sent."""
+    claimed (pending/failed → sending) before it is sent. Each URL is checked again before its request
+    (``safe_poster``; ``allowed_hosts``: the WEBHOOK_ALLOWED_HOSTS setting)."""
+    post = post or safe_poster(allowed_hosts)
     moment = now or utcnow()
     with uow.reader() as r:
         ids = list(r.session.execute(
@@ -314,3 +364,16 @@ def replay(uow: UnitOfWork, delivery_id: int, actor: Actor) -> None:
                          before={"status": before}, after={"status": "pending", "delivery": row.id,
                                                            "event": row.event_type})
         uow.commit()
+
+
+DELIVERY_KEEP = timedelta(days=90)
+
+
+def purge_deliveries(uow: UnitOfWork, now: datetime, keep: timedelta = DELIVERY_KEEP) -> int:
+    """The scheduler's housekeeping: finished deliveries (delivered, or dead and not replayed) older than
+    ``keep`` leave the log; pending and failed ones stay whatever their age. Returns how many were removed."""
+    with uow:
+        removed = uow.session.execute(delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_(("delivered", "dead")), WebhookDelivery.created_at < now - keep)).rowcount
+        uow.commit()
+    return removed or 0

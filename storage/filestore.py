@@ -96,6 +96,7 @@ class FileStore:
         target = self.path(staged.sha256)
         if target.is_file():
             staged.path.unlink(missing_ok=True)
+            os.utime(target)  # just used again: a sweep of unreferenced bytes leaves recent objects alone
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(staged.path, 0o640)
@@ -104,6 +105,29 @@ class FileStore:
 
     def discard(self, staged: Staged) -> None:
         staged.path.unlink(missing_ok=True)
+
+    def idle(self, sha256: str, idle_seconds: float) -> bool:
+        """The object was not written or reused (``commit``) for ``idle_seconds`` (or is not there)."""
+        import time
+
+        try:
+            return time.time() - self.path(sha256).stat().st_mtime >= idle_seconds
+        except FileNotFoundError:
+            return True
+
+    def remove_if_idle(self, sha256: str, idle_seconds: float) -> bool:
+        """Delete stored bytes not written or reused (``commit``) for ``idle_seconds``; the caller has checked
+        that no row names them. True when deleted."""
+        import time
+
+        target = self.path(sha256)
+        try:
+            if time.time() - target.stat().st_mtime < idle_seconds:
+                return False
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")

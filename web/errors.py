@@ -159,6 +159,12 @@ def init_app(app: Flask) -> None:
             return err
         if status >= 500:
             return internal_error(InternalServerError())
+        if is_api_request():  # the API's own Chinese detail (e.g. which method this address does not accept)
+            from web.api.messages import http_detail
+
+            allow = getattr(err, "valid_methods", None)
+            return problem_response(status, http_detail(status, request.method, err.description),
+                                    headers={"Allow": ", ".join(allow)} if allow else None)
         title, message, hint = generic.get(status, generic[400] if status != 404 else generic[410])
         page = app.make_response(_page(status, _(title), _(message), _(hint)))
         # Keep what werkzeug's answer says besides its text (Allow for 405, Retry-After for 429).
@@ -196,8 +202,16 @@ def _argument_errors(err: HTTPException) -> dict | None:
     if not isinstance(messages, dict):
         return None
     flat: dict[str, object] = {}
+
+    def walk(prefix: str, problem: object) -> None:  # nested fields and list items: "json.events.0"
+        if isinstance(problem, dict):
+            for name, inner in problem.items():
+                walk(f"{prefix}.{name}", inner)
+        else:
+            flat[prefix] = problem if isinstance(problem, str | list) else str(problem)
+
     for location, fields in messages.items():
         if isinstance(fields, dict):
             for name, problem in fields.items():
-                flat[f"{location}.{name}"] = problem if isinstance(problem, str | list) else str(problem)
+                walk(f"{location}.{name}", problem)
     return flat or None

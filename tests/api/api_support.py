@@ -17,6 +17,7 @@ from services.users import ensure_units
 from workflows.catalog import shipped_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCAL_RECEIVER = "127.0.0.1"  # the webhook tests' receiver (on WEBHOOK_ALLOWED_HOSTS: it is loopback)
 CREDIT_CODE = "91220000123456789K"  # valid check character
 PDF = b"%PDF-1.4\n% test material\n%%EOF\n"
 APPLICATION = {

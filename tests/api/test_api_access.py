@@ -41,6 +41,9 @@ def _assert_problem(response, status: int) -> dict:
     assert response.content_type == PROBLEM
     body = response.get_json(force=True)
     assert body["status"] == status and body["type"].startswith("https://") and HAN.search(body["title"])
+    assert "detail" not in body or HAN.search(body["detail"]), body  # Chinese, whatever the library said
+    for messages in body.get("errors", {}).values():
+        assert all(HAN.search(m) for m in ([messages] if isinstance(messages, str) else messages)), body
     return body
 
 
@@ -126,12 +129,17 @@ def test_errors_are_problem_json(app, client):
     _assert_problem(client.get("/api/v1/no-such-thing", headers=headers), 404)
     _assert_problem(client.get("/api/v1/matters/m99", headers=headers), 404)
     _assert_problem(client.get("/api/v1/cases/2026M07999999", headers=headers), 404)
-    not_allowed = client.delete("/api/v1/matters", headers=headers)
-    _assert_problem(not_allowed, 405)
+    not_allowed = client.delete("/api/v1/matters", headers={**headers, "Accept-Language": "en"})
+    assert _assert_problem(not_allowed, 405)["detail"] == "此地址不接受 DELETE 方法。"
     assert "GET" in not_allowed.headers["Allow"]
+    refused = _assert_problem(client.get("/api/v1/cases?limit=abc", headers=headers), 422)
+    assert refused["errors"] == {"query.limit": ["不是有效的整数。"]}
+    missing = _assert_problem(client.post("/api/v1/webhooks", json={"events": []}, headers=headers), 422)
+    assert missing["errors"]["json.url"] == ["此项为必填项。"] and "json.events" in missing["errors"]
     body = _assert_problem(client.post("/api/v1/webhooks", json={"url": "ftp://x", "events": ["nope"]},
                                        headers=headers), 422)
-    assert set(body["errors"]) >= {"json.url", "json.events"}
+    assert set(body["errors"]) >= {"json.url", "json.events.0"}
+    assert body["errors"]["json.events.0"][0].startswith("必须是以下之一：case.accepted")
     _assert_problem(client.post("/api/v1/webhooks", data="{", headers={**headers, "Content-Type": "application/json"}),
                     400)
     _assert_problem(client.get("/api/v1/matters?x=%00", headers=headers), 400)

@@ -29,6 +29,16 @@ def _case_count(app) -> int:
         return r.session.execute(select(func.count()).select_from(Case)).scalar_one()
 
 
+def _unattached(app, *, forgotten: bool = False) -> int:
+    """Files in no case: still wanted (``forgotten=False``), or handed to the next sweep."""
+    from services.files import FORGOTTEN
+
+    with uow_for(app, write=False) as r:
+        return r.session.execute(select(func.count()).select_from(StoredFile).where(
+            StoredFile.case_id.is_(None),
+            (StoredFile.created_at <= FORGOTTEN) if forgotten else (StoredFile.created_at > FORGOTTEN))).scalar_one()
+
+
 def test_two_identical_requests_at_the_same_moment_make_one_case(app):
     headers = new_client(app, "platform", "applications:submit")
     start = threading.Barrier(2)
@@ -47,10 +57,22 @@ def test_two_identical_requests_at_the_same_moment_make_one_case(app):
     assert sorted(a.status_code for a in answers) == [200, 201], [a.get_data(as_text=True)[:300] for a in answers]
     assert len({a.get_json()["reference"] for a in answers}) == 1
     assert _case_count(app) == 1
+    assert _unattached(app) == 0  # the losing twin's copies of the files were forgotten, not left behind
     replay = _submit(app.test_client(), headers, key="same-key-1")
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
     other_body = _submit(app.test_client(), headers, key="same-key-1", content=PDF + b"% changed\n")
     assert other_body.status_code == 409 and other_body.content_type == "application/problem+json"
+    assert _unattached(app) == 0
+    # the refused request's own bytes (no case names them) go with the next sweep, once no upload can be using them
+    assert _unattached(app, forgotten=True) == 3  # its three parts carry the same changed bytes
+    from datetime import timedelta
+
+    from services import files
+    from storage.types import utcnow
+
+    assert files.sweep_unattached(uow_for(app), utcnow(), idle=timedelta(0)) == 3
+    changed = hashlib.sha256(PDF + b"% changed\n").hexdigest()
+    assert _unattached(app, forgotten=True) == 0 and not app.extensions["runonce.files"].exists(changed)
     assert _submit(app.test_client(), headers, key="same-key-2").status_code == 201  # a new key, a new case
     assert _case_count(app) == 2
 
@@ -168,8 +190,20 @@ def test_a_large_file_goes_first_into_an_upload_slot_of_its_own(app, client):
     stolen = client.post("/api/v1/applications", data=dict(data, **required_parts()), headers=other,
                          content_type=MULTIPART)
     assert stolen.status_code == 422 and "application.uploads.0" in stolen.get_json()["errors"]
-    made = client.post("/api/v1/applications", data=data, headers=headers, content_type=MULTIPART)
+    keyed = {**headers, "Idempotency-Key": "slot-1"}
+    made = client.post("/api/v1/applications", data=data, headers=keyed, content_type=MULTIPART)
     assert made.status_code == 201, made.get_data(as_text=True)
+    # the answer was lost: the retry names the same upload, which the case has taken meanwhile
+    again = client.post("/api/v1/applications", headers=keyed, content_type=MULTIPART, data={
+        "application": data["application"],
+        **{k: v for k, v in required_parts().items() if k != "material:project_description"}})
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert again.get_json()["reference"] == made.get_json()["reference"]
+    taken = client.post("/api/v1/applications", headers={**headers, "Idempotency-Key": "slot-2"},
+                        content_type=MULTIPART, data={
+                            "application": data["application"],
+                            **{k: v for k, v in required_parts().items() if k != "material:project_description"}})
+    assert taken.status_code == 422 and "application.uploads.0" in taken.get_json()["errors"]  # not for a new key
     assert {m["item_code"]: m["sha256"] for m in made.get_json()["materials"]}["project_description"] == \
         stored["sha256"]
     refused = client.post("/api/v1/uploads?matter=m07&item=project_description&name=x.pdf", data=b"MZ\x90\0",

@@ -10,6 +10,7 @@ problem+json (web/api/problems.py). Views are thin: the commands are the service
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -52,6 +53,8 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("API_RATE_PER_MINUTE", 600)
+    # Hosts that may receive webhooks although they resolve to internal addresses (services.webhook_targets).
+    app.config.setdefault("WEBHOOK_ALLOWED_HOSTS", os.environ.get("WEBHOOK_ALLOWED_HOSTS", ""))
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "吉林省环境保护厅“只跑一次”审批系统的集成接口（一窗受理平台等）。"
                                 " See the README section 'Integration API'."},
@@ -69,15 +72,15 @@ def init_app(app: Flask) -> Api:
     forms_spec.register_form_schemas(api.spec)
 
     from web import csrf
-    from web.api import cases, matters, webhooks, window
+    from web.api import cases, matters, uploads, webhooks, window
 
-    for blueprint in (matters.blp, cases.blp, window.blp, webhooks.blp):
+    for blueprint in (matters.blp, cases.blp, uploads.blp, window.blp, webhooks.blp):
         csrf.exempt(blueprint)  # token-authenticated machine calls: no cookie, no CSRF
         api.register_blueprint(blueprint, url_prefix=PREFIX)
     from web.api import reference
 
     app.register_blueprint(reference.bp)
-    _mark_json_views(app, {b.name for b in (matters.blp, cases.blp, window.blp, webhooks.blp)})
+    _mark_json_views(app, {b.name for b in (matters.blp, cases.blp, uploads.blp, window.blp, webhooks.blp)})
     app.extensions["runonce.api"] = api
     return api
 

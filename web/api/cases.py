@@ -177,13 +177,18 @@ def owner_token() -> str:
     return f"api:{client().id}"
 
 
-def _uploaded(uploads: list[dict[str, str]], matter_code: str, token: str) -> list[tuple[str, StoredFile]]:
-    """The files of ``uploads`` (sent before by POST /uploads): only this client's, not yet in a case."""
+def _uploaded(uploads: list[dict[str, str]], matter_code: str, token: str, key: str | None
+              ) -> list[tuple[str, StoredFile]]:
+    """The files of ``uploads`` (sent before by POST /uploads): only this client's, not yet in a case, or in
+    the case an earlier request with the same Idempotency-Key made (a retry after a lost answer names files
+    that case took; the key then answers with that case or 409, never a second case)."""
     if not uploads:
         return []
     items = materials.matter_items(matter_code)
     with reader() as r:
-        rows = {row.id: row for row in files.kept(r.session, [u["file_id"] for u in uploads], owner_token=token)}
+        earlier = idempotency.existing_case(r.session, client().id, key) if key else None
+        rows = {row.id: row for row in files.kept(r.session, [u["file_id"] for u in uploads], case_id=earlier,
+                                                  owner_token=token)}
     problems = {f"application.uploads.{n}": N_("This file does not belong to this case; send it again.")
                 for n, u in enumerate(uploads) if u["file_id"] not in rows}
     problems.update({f"application.uploads.{n}": N_("Unknown item.") for n, u in enumerate(uploads)
@@ -306,20 +311,28 @@ def created(case_id: int, *, replayed: bool, lookup: bool = True) -> tuple[dict[
                                             "Idempotent-Replayed": "true" if replayed else "false"}
 
 
-def register_idempotently(key: str | None, digest: str, register) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Run ``register(also)`` once per key and body (see services.idempotency)."""
-    if key is None:
-        return created(register(None).case_id, replayed=False)
-    found = idempotency.claim(uow(), client().id, key, digest)
-    if found.case_id is not None:
-        return created(found.case_id, replayed=True)
-    claim_id = found.claim_id
+def register_idempotently(key: str | None, digest: str, register, staged: list[str] | None = None
+                          ) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Run ``register(also)`` once per key and body (see services.idempotency). ``staged``: the files this
+    request streamed in; when it makes no case (an earlier identical request did, or it failed) they are
+    forgotten at once instead of waiting for the scheduler's sweep."""
     try:
-        registration = register(lambda session, case: idempotency.link(session, claim_id, case))
+        if key is None:
+            return created(register(None).case_id, replayed=False)
+        found = idempotency.claim(uow(), client().id, key, digest)
+        if found.case_id is not None:
+            files.forget_unattached(uow(), staged or [], owner_token())  # the losing twin's copies
+            return created(found.case_id, replayed=True)
+        claim_id = found.claim_id
+        try:
+            registration = register(lambda session, case: idempotency.link(session, claim_id, case))
+        except BaseException:
+            idempotency.release(uow(), claim_id)
+            raise
+        return created(registration.case_id, replayed=False)
     except BaseException:
-        idempotency.release(uow(), claim_id)
+        files.forget_unattached(uow(), staged or [], owner_token())
         raise
-    return created(registration.case_id, replayed=False)
 
 
 # ------------------------------------------------------------------------------------------------ routes
@@ -348,8 +361,9 @@ def submit_application():
                            {MATERIAL_PART + code: N_("This field is required.") for code in missing})
     key = idempotency_key()
     token = owner_token()
-    stored = _uploaded(data["uploads"], matter.code, token)
-    stored += _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
+    stored = _uploaded(data["uploads"], matter.code, token, key)
+    staged = _stage_files(parts, limit=matter.max_upload_bytes, owner_token=token, case_id=None)
+    stored += staged
     digest = idempotency.request_hash(
         {**data, "applicant": dict(data["applicant"]), "uploads": []},
         [(code, row.original_name, row.sha256) for code, row in stored])
@@ -362,7 +376,22 @@ def submit_application():
             received=[materials.Received(code, file_id=row.id) for code, row in stored], owner_token=token,
             also=also)
 
-    return register_idempotently(key, digest, register)
+    return register_idempotently(key, digest, register, [row.id for _code, row in staged])
+
+
+def upload_target(query: dict[str, Any]) -> Any:
+    """The matter of an upload's ``matter`` and ``item`` query values (422 when either is unknown)."""
+    from workflows.catalog import shipped_catalog
+
+    try:
+        matter = shipped_catalog().matter(query["matter"])
+    except KeyError:
+        raise InvalidInput(N_("Unknown matter %(code)s."), {"query.matter": N_("Unknown matter.")},
+                           code=query["matter"]) from None
+    if query["item"] not in materials.matter_items(matter.code) and query["item"] != materials.OTHER:
+        raise InvalidInput(N_("%(code)s is not a material of this matter."), {"query.item": N_("Unknown item.")},
+                           code=query["item"])
+    return matter
 
 
 @blp.route("/uploads", methods=["POST"])
@@ -377,16 +406,7 @@ def submit_application():
 def upload(query: dict[str, Any]):
     """A pre-created upload of one large file, before the application that names it (one request per file:
     a failed upload is sent again alone)."""
-    from workflows.catalog import shipped_catalog
-
-    try:
-        matter = shipped_catalog().matter(query["matter"])
-    except KeyError:
-        raise InvalidInput(N_("Unknown matter %(code)s."), {"query.matter": N_("Unknown matter.")},
-                           code=query["matter"]) from None
-    if query["item"] not in materials.matter_items(matter.code) and query["item"] != materials.OTHER:
-        raise InvalidInput(N_("%(code)s is not a material of this matter."), {"query.item": N_("Unknown item.")},
-                           code=query["item"])
+    matter = upload_target(query)
     if request.mimetype != "application/octet-stream":
         raise ApiProblem(415, N_("Send the file's bytes as application/octet-stream."))
     with uow() as unit:

@@ -61,7 +61,10 @@ def problem_response(
         body["detail"] = detail
     body["instance"] = request.path
     if errors:
-        body["errors"] = {str(k): v if isinstance(v, str | list) else str(v) for k, v in errors.items()}
+        from web.api.messages import field_messages  # marshmallow's English field messages in Chinese
+
+        body["errors"] = {str(k): field_messages(v if isinstance(v, str | list) else str(v))
+                          for k, v in errors.items()}
     response = current_app.response_class(json.dumps(body, ensure_ascii=False), status=status,
                                           mimetype="application/problem+json")
     for name, value in (headers or {}).items():

@@ -128,6 +128,20 @@ class UploadQuerySchema(Strict):
                       metadata={"description": "the file's name (its suffix must match its content)"})
 
 
+class ResumableQuerySchema(UploadQuerySchema):
+    length = fields.Int(required=True, validate=validate.Range(min=1, max=2**40),
+                        metadata={"description": "the whole file's length in bytes"})
+
+
+class ResumableSchema(ma.Schema):
+    upload_id = fields.Str()
+    offset = fields.Int(metadata={"description": "bytes received so far: the next chunk starts here"})
+    length = fields.Int()
+    item = fields.Str()
+    name = fields.Str()
+    href = fields.Str(metadata={"description": "where to PUT the chunks"})
+
+
 class UploadSchema(ma.Schema):
     file_id = fields.Str()
     item = fields.Str()

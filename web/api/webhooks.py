@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
-from services import webhooks
+from services import webhook_targets, webhooks
 from web.api.auth import authenticate, client, client_actor, operation_doc, requires
 from web.api.schemas import DeliveryListSchema, WebhookInSchema, WebhookListSchema, WebhookSchema
 from web.common import reader, uow
@@ -44,7 +45,8 @@ def list_webhooks():
 def create_webhook(data: dict[str, Any]):
     """Subscribe a URL to events: case.accepted, case.notice_issued, case.decided, case.delivered,
     case.overdue."""
-    row, secret = webhooks.subscribe(uow(), client().id, data["url"], data["events"], client_actor())
+    row, secret = webhooks.subscribe(uow(), client().id, data["url"], data["events"], client_actor(),
+                                     allowed_hosts=webhook_targets.allowed_hosts(current_app.config))
     return _body(row, secret), 201
 
 
