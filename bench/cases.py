@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
         bare_s = service_s = local_s = drain_s = 0.0
         ratios = []
         before = dict(pool.stats)
+        renderer = document_rendering._render_pool()
+        rendered_before = dict(renderer.stats)
         for _ in range(opts.rounds):
             b = bare(per_round)
             s_ = service(per_round)
@@ -265,8 +267,8 @@ def main(argv: list[str] | None = None) -> None:
         commands = pool.stats["steps"] - before["steps"]
         round_trip = pool.stats["round_trip_seconds"] - before["round_trip_seconds"]
         computing = pool.stats["worker_seconds"] - before["worker_seconds"]
-        jobs = pool.stats["jobs"] - before["jobs"]
-        job_round_trip = pool.stats["job_round_trip_seconds"] - before["job_round_trip_seconds"]
+        jobs = renderer.stats["jobs"] - rendered_before["jobs"]
+        job_round_trip = renderer.stats["job_round_trip_seconds"] - rendered_before["job_round_trip_seconds"]
         page_seconds = bare_weasyprint(recorder.pages)
     n = per_round * opts.rounds
     print(f"EIA grant path, {steps_per_case} user tasks + 2 timers per case, {n} cases each in {opts.rounds} "

@@ -2,9 +2,10 @@
 
 The issuing command numbers the document and fixes its page (documents.render.render_html, a few
 milliseconds) inside its own write transaction; WeasyPrint's layout and font subsetting (0.1–0.15 s a page)
-run afterwards, in an engine worker (an engine.pool job, so never on a web or scheduler thread's CPU), and a
-second short transaction stores the PDF in the file store with its sha256 and a `document.issued` audit
-event. So no write transaction — and on SQLite no database write lock — waits for a PDF.
+run afterwards in a worker process (an engine.pool job in a pool of its own, `_render_pool`, so never on a
+web or scheduler thread's CPU and never under the diagram steps' memory limit), and a second short
+transaction stores the PDF in the file store with its sha256 and a `document.issued` audit event. So no
+write transaction — and on SQLite no database write lock — waits for a PDF.
 
 Who renders a pending document:
 - the process that issued it, right after the commit: in its background thread (`background`, the default) or
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from engine.jobs import JobRequest
-from engine.pool import JobFailed, PoolBusy, WorkerLost, shared_pool
+from engine.pool import EnginePool, JobFailed, PoolBusy, PoolSettings, WorkerLost
 from services import audit_log
 from services.actors import Actor
 from services.uow import UnitOfWork
@@ -106,10 +107,27 @@ class _Pending:
     html: str
 
 
+# PDFs have a pool of their own: WeasyPrint (Pango, fontconfig, a CJK font) needs more memory than a diagram
+# step should ever get, and the engine's workers stay small; the limits of diagram code (ENGINE_*) are not the
+# limits of rendering. One worker per process by default; DOCUMENTS_WORKERS / DOCUMENTS_MEMORY_MB change it.
+_pool: EnginePool | None = None
+_pool_lock = threading.Lock()
+
+
+def _render_pool() -> EnginePool:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.closed or _pool.pid != os.getpid():
+            memory = int(os.environ.get("DOCUMENTS_MEMORY_MB") or 2048)
+            _pool = EnginePool(PoolSettings(
+                workers=max(1, int(os.environ.get("DOCUMENTS_WORKERS") or 1)), deadline=RENDER_DEADLINE,
+                cpu_seconds=int(RENDER_DEADLINE), memory_mb=memory if memory > 0 else None,
+                acquire_timeout=RENDER_DEADLINE))
+        return _pool
+
+
 def _pdf(html: str) -> bytes:
-    job = JobRequest("documents.render:html_to_pdf", (html,), deadline=RENDER_DEADLINE,
-                     cpu_seconds=int(RENDER_DEADLINE))
-    return shared_pool().call(job)
+    return _render_pool().call(JobRequest("documents.render:html_to_pdf", (html,)))
 
 
 def render_one(uow: UnitOfWork, document_id: int) -> bool:
@@ -267,7 +285,7 @@ PAGES_CACHED = 64
 
 def page_pdf(html: str) -> tuple[bytes, str]:
     """A printable page that is not an issued document (a service guide, a blank application form): its PDF
-    and sha256, made in an engine worker and kept by the page's content hash, so the public's repeated
+    and sha256, made in a rendering worker and kept by the page's content hash, so the public's repeated
     downloads cost the web process nothing and a changed page (catalog, language) is made anew."""
     key = hashlib.sha256(html.encode("utf-8", "surrogatepass")).hexdigest()
     with _pages_lock:

@@ -89,15 +89,15 @@ def test_the_guide_in_english_and_as_pdf(app):
 
 
 def test_the_guide_pdf_is_made_once_in_an_engine_worker_and_revalidated_by_its_etag(app):
-    """Anyone may download a guide: its PDF is a job of the engine pool (never this thread's CPU), kept by the
+    """Anyone may download a guide: its PDF is a job of the rendering workers (never this thread's CPU), kept by the
     page's content, and a browser holding it gets 304."""
-    from engine.pool import shared_pool
+    from services.document_rendering import _render_pool
 
     client = app.test_client()
-    jobs = shared_pool().stats["jobs"]
+    jobs = _render_pool().stats["jobs"]
     first = client.get("/public/guide/m02.pdf")
     assert first.status_code == 200 and first.headers["ETag"]
     again = client.get("/public/guide/m02.pdf")
     assert again.data == first.data
-    assert shared_pool().stats["jobs"] - jobs <= 1  # made at most once (another test may have made it already)
+    assert _render_pool().stats["jobs"] - jobs <= 1  # made at most once (another test may have made it already)
     assert client.get("/public/guide/m02.pdf", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
