@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -171,11 +172,20 @@ def join_list(items: Any) -> str:
     return list_separator().join(str(item) for item in items)
 
 
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def chinese_text(value: Any) -> bool:
+    """A string written by a person in Chinese (shown as text), as opposed to a code or data key (shown as code)."""
+    return isinstance(value, str) and bool(_HAN.search(value))
+
+
 def _lookup(table: dict[str, Any], value: Any) -> Any:
     return table.get(value, value) if value is not None else ""
 
 
 def init_app(app: Flask) -> None:
+    app.jinja_env.tests["chinese_text"] = chinese_text
     app.jinja_env.tests["grouped"] = lambda f: isinstance(getattr(f, "widget", None), ListWidget)
     app.jinja_env.filters["case_status"] = lambda v: _lookup(CASE_STATUS, v)
     app.jinja_env.filters["outcome"] = lambda v: _lookup(OUTCOME, v)

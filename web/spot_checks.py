@@ -73,7 +73,7 @@ class InspectorForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file (credit_code, name, entity_type, address)"))
+    file = FileField(_l("CSV file"))  # its columns are named under it, as code (manage.html)
 
 
 class DrawForm(FlaskForm):
@@ -123,7 +123,8 @@ def _staff_page(plan_form: PlanForm, inspector_form: InspectorForm, import_form:
     return render_template("spot_checks/manage.html", plans=plans, inspectors=inspectors, registry=registry,
                            plan_form=plan_form, inspector_form=inspector_form, import_form=import_form,
                            draw_form=DrawForm(), may_manage=actor().has_role("lead", "admin"), result=RESULT,
-                           status=STATUS, types=dict(_entity_types()), import_lines=import_lines or []), status
+                           status=STATUS, types=dict(_entity_types()), units=dict(_units()),
+                           import_lines=import_lines or []), status
 
 
 @bp.get("/spot-checks/")

@@ -1,5 +1,5 @@
 """English titles of the shipped diagrams' user tasks (the diagrams carry them as the ``x-title-en`` property,
-written by workflows/tools/diagrams.py; the web shows them on English pages)."""
+written by workflows/tools/diagrams.py and workflows/tools/processes.py; the web shows them on English pages)."""
 
 from __future__ import annotations
 
@@ -50,4 +50,16 @@ TASK_TITLES_EN: dict[str, str] = {
     "网上送达": "Delivery online",
     "逾期提交处理": "Handle a late submission",
     "邮寄送达": "Delivery by post",
+    # The department's own processes (workflows/p*.bpmn, drawn by workflows/tools/processes.py).
+    "核实差评": "Verify the poor rating",
+    "整改": "Rectify",
+    "说明情况": "Explain to the applicant",
+    "回访": "Call the applicant back",
+    "登记": "Register",
+    "分办": "Assign for investigation",
+    "调查": "Investigate",
+    "答复": "Reply",
+    "现场检查": "Inspect on site",
+    "复核检查记录": "Review the inspection record",
+    "审定并公开结果": "Approve and publish the result",
 }

@@ -77,6 +77,19 @@ def test_the_openapi_document_is_valid_3_1_and_names_a_scope_for_every_operation
     assert page.status_code == 200 and "/api/v1/applications" in page.get_data(as_text=True)
 
 
+def test_the_reference_page_titles_every_operation_in_the_pages_language(spec, client):
+    """The integrators' reference (/api/v1/docs) names each operation in Chinese by default; the spec's English text
+    stays on the page marked as English. A new operation without a title fails here."""
+    from web.api.reference import OPERATION_TITLES, operations
+
+    assert [op["operation_id"] for op in operations(spec) if not op["title"]] == []
+    assert set(OPERATION_TITLES) == {op["operation_id"] for op in operations(spec)}  # no stale titles
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "网上提交申请" in page and 'lang="en"' in page
+    client.post("/language", data={"lang": "en"})
+    assert "Submit an application online" in client.get("/api/v1/docs").get_data(as_text=True)
+
+
 def test_each_scope_is_enforced_on_each_path(app, client, spec):
     for method, path, scope in _operations(spec):
         others = [s for s in api_clients.SCOPES if s != scope]

@@ -1,6 +1,7 @@
-"""Phones: at 390 px no page a demo user reaches scrolls sideways (tables become cards), in Chinese and English;
-the staff case page says what the case waits for at 1366 px and at 390 px. The pages are found by walking the
-links (tests/crawl_support.py), so pages added later are checked too. SQLite only: this is about layout.
+"""Phones: at 390 px no page a demo user reaches scrolls sideways, nor any box in it (tables become cards), in
+Chinese and English; the staff case page says what the case waits for at 1366 px and at 390 px. The pages are found
+by walking the links (tests/crawl_support.py), so pages added later are checked too. SQLite only: this is about
+layout.
 
 A failing test leaves a screenshot of the page in test-artifacts/.
 """
@@ -8,13 +9,16 @@ A failing test leaves a screenshot of the page in test-artifacts/.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from browser_support import artifacts, live_server
 from crawl_support import crawl, parameterless_pages
 
 from app import uow_for, workflows_dir
-from services import demo
+from services import demo, spot_checks
+from services.actors import Actor
+from services.credit_code import check_character
 from services.demo_cases import seed_cases
 
 pytestmark = pytest.mark.browser
@@ -22,13 +26,28 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 # One person per kind of page; a page is visited once per pattern (one case page stands for the others).
-PEOPLE = ("window1", "eia_lead", "admin")
+PEOPLE = ("window1", "eia_lead", "admin", "supervisor1")
 SHARED = ("/public", "/login", "/account")  # pages that do not depend on who is signed in
 
 
 def _seed(app) -> None:
     demo.seed(uow_for(app), workflows_dir(app))
     seed_cases(uow_for(app))
+    _published_draw(app)
+
+
+def _published_draw(app) -> None:
+    """A spot-check plan drawn once, so the public results table (long names, codes, digests) is on the pages."""
+    uow, lead = uow_for(app), Actor("corps_lead", roles=frozenset({"lead"}), unit_code="inspection_corps")
+    codes = [f"912200001234{n:05d}" for n in range(4)]
+    spot_checks.import_entities(uow, "\n".join(["credit_code,name,entity_type,address"] + [
+        f"{c}{check_character(c)},吉林省某某危险废物处置有限责任公司第{n}分公司,m02,长春市高新区某某路{n}号"
+        for n, c in enumerate(codes)]), lead)
+    plan = spot_checks.create_plan(uow, spot_checks.NewPlan(
+        title="2018年危险废物经营单位抽查", entity_type="m02", inspector_unit="inspection_corps", sample_count=None,
+        sample_share=50, period_start=date(2018, 5, 1), period_end=date(2018, 6, 30),
+        seed="2018-05-02 福彩3D 407 0123456789abcdefghijklmnopqrstuvwxyz"), lead)
+    spot_checks.draw(uow, plan, lead)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +64,9 @@ def _pages(app, username: str | None) -> list[str]:
         response = client.post("/login", data={"username": username, "password": demo.DEMO_PASSWORD,
                                                "csrf_token": token.group(1) if token else ""})
         assert response.status_code == 302, username
-    found = [page.url for page in crawl(client, ["/", *parameterless_pages(app)], limit=25, per_pattern=1)
+    # The role's home first ("/" redirects there: a supervisor's dashboard), then the url_map's pages.
+    home = client.get("/").headers.get("Location", "/")
+    found = [page.url for page in crawl(client, [home, "/", *parameterless_pages(app)], limit=25, per_pattern=1)
              if page.status == 200]
     return found
 
@@ -59,10 +80,21 @@ def _sign_in(page, base: str, username: str) -> None:
 
 
 def _too_wide(page) -> list[str]:
-    """The page's horizontal overflow, and the widest elements that cause it (for the message)."""
+    """The page's horizontal overflow, and the widest elements that cause it (for the message); or a box of the
+    page that scrolls sideways itself (a table in an overflow-x wrapper), except the pannable diagrams."""
     return page.evaluate("""() => {
       const limit = document.documentElement.clientWidth;
-      if (document.documentElement.scrollWidth <= limit + 1) return [];
+      const inner = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const style = getComputedStyle(el);
+        if (['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1 &&
+            !el.closest('.diagram, .djs-container') && !['TEXTAREA', 'INPUT', 'SELECT'].includes(el.tagName)) {
+          inner.push('scrolls sideways: ' + el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                     (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ')[0] : '') +
+                     ' ' + el.scrollWidth + ' > ' + el.clientWidth);
+        }
+      }
+      if (document.documentElement.scrollWidth <= limit + 1) return inner.slice(0, 6);
       const wide = [];
       for (const el of document.querySelectorAll('body *')) {
         const box = el.getBoundingClientRect();
@@ -72,7 +104,7 @@ def _too_wide(page) -> list[str]:
                     ' ' + Math.round(box.right));
         }
       }
-      return ['scrollWidth ' + document.documentElement.scrollWidth, ...wide.slice(0, 6)];
+      return ['scrollWidth ' + document.documentElement.scrollWidth, ...wide.slice(0, 6), ...inner.slice(0, 3)];
     }""")
 
 
