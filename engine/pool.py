@@ -26,6 +26,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from multiprocessing import popen_forkserver, spawn
@@ -210,6 +211,10 @@ class _Worker:
         return "crashed"
 
 
+# Every pool of this process (the shared one, the PDF renderers' …): shutdown() and a fork let go of them all.
+_pools: weakref.WeakSet[EnginePool] = weakref.WeakSet()
+
+
 class _SendFailed(Exception):
     """The request never reached the worker (it had died while idle): nothing ran, try another."""
 
@@ -218,6 +223,7 @@ class EnginePool:
     def __init__(self, settings: PoolSettings | None = None) -> None:
         self.settings = settings or PoolSettings()
         self.pid = os.getpid()
+        _pools.add(self)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -437,21 +443,24 @@ def shared_pool() -> EnginePool:
 
 
 def shutdown() -> None:
-    """Stop this process's workers and its forkserver (a server's master process before it forks workers)."""
+    """Stop this process's workers — of every pool, the shared one and others such as the PDF renderers' —
+    and its forkserver (a server's master process before it forks workers; the forkserver does not stop while
+    a worker it forked still runs)."""
     global _shared
     with _shared_lock:
-        pool, _shared = _shared, None
-    if pool is not None and pool.pid == os.getpid():
-        pool.close()
+        _shared = None
+    for pool in list(_pools):
+        if pool.pid == os.getpid():
+            pool.close()
     from multiprocessing import forkserver
 
     forkserver._forkserver._stop()
 
 
 def _close_at_exit() -> None:
-    pool = _shared
-    if pool is not None and pool.pid == os.getpid():
-        pool.close()
+    for pool in list(_pools):
+        if pool.pid == os.getpid():
+            pool.close()
 
 
 def _after_fork_in_child() -> None:
@@ -460,8 +469,8 @@ def _after_fork_in_child() -> None:
     starts its own on first use."""
     global _shared, _shared_lock
     _shared_lock = threading.Lock()
-    pool, _shared = _shared, None
-    if pool is not None:
+    _shared = None
+    for pool in list(_pools):
         for worker in [*pool._idle, *pool._busy]:
             with contextlib.suppress(OSError):
                 worker.conn.close()  # so that the parent's workers see the end of their pipe with the parent

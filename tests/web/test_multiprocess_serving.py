@@ -107,8 +107,9 @@ def test_two_web_processes_and_a_scheduler_process(db_url, tmp_path, monkeypatch
             if errors:
                 raise errors[0]
     except BaseException:
-        print("--- web log ---", web_log.read_text()[-4000:], "--- scheduler log ---",
-              scheduler_log.read_text()[-3000:], sep="\n")
+        print("--- web log ---", web_log.read_text()[-4000:] if web_log.exists() else "(none)",
+              "--- scheduler log ---", scheduler_log.read_text()[-3000:] if scheduler_log.exists() else "(none)",
+              sep="\n")
         raise
     assert done == [len(m07.steps())] * 2
     with uow.reader() as r:
