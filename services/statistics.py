@@ -222,7 +222,16 @@ def population(name: str, f: Filters, today: date | None = None) -> ColumnElemen
     """The criteria of one measure (over ``cases`` outer-joined with ``case_clocks``), without the matter filter."""
     if name not in _RULES:
         raise KeyError(name)
-    return _RULES[name](facts(f, today))
+    rule = _RULES[name](facts(f, today))
+    if name in ("overdue", "late", "open_overdue"):
+        # Implied by the rule, stated on ``cases`` alone so that the rows that cannot match are dropped before the
+        # look-up of their clock (the rule's OR spans both tables): accepted, not withdrawn, a due date before
+        # the period's end (late: due < stopped <= end; open and overdue: due < the day judged on <= end).
+        bounds = [Case.accepted_on.is_not(None), Case.status != "withdrawn", Case.due_on.is_not(None)]
+        if f.end:
+            bounds.append(Case.due_on < f.end)
+        rule = and_(*bounds, rule)
+    return rule
 
 
 def beijing_day(session: Session, column: Any) -> Any:
