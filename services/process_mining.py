@@ -203,23 +203,23 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
     elements_of: dict[tuple[str, str | None], str | None] = {}
     current_case, trail = None, []
     today = clock.beijing_date(now)
-    for batch in _task_rows(session, matter_code, definition.id, today).partitions():
-        for case_id, spec_name, form, done, created_day, completed_day, is_late in batch:
-            key = (spec_name, form)
-            if key not in elements_of:
-                elements_of[key] = element_of(model, spec_name, form)
-            element = elements_of[key]
-            if element is None:
-                continue
-            if case_id != current_case:
-                if trail:
-                    trails[tuple(trail)] += 1
-                current_case, trail = case_id, []
-            if not trail or trail[-1] != element:
-                trail.append(element)
-            finished = bool(done) and completed_day is not None
-            tally[(element, finished, created_day if finished else None, completed_day if finished else None,
-                   is_late)] += 1
+    for case_id, spec_name, form, done, created_day, completed_day, is_late in _task_rows(
+            session, matter_code, definition.id, today):
+        key = (spec_name, form)
+        if key not in elements_of:
+            elements_of[key] = element_of(model, spec_name, form)
+        element = elements_of[key]
+        if element is None:
+            continue
+        if case_id != current_case:
+            if trail:
+                trails[tuple(trail)] += 1
+            current_case, trail = case_id, []
+        if not trail or trail[-1] != element:
+            trail.append(element)
+        finished = bool(done) and completed_day is not None
+        tally[(element, finished, created_day if finished else None, completed_day if finished else None,
+               is_late)] += 1
     if trail:
         trails[tuple(trail)] += 1
     for (element, finished, created_day, completed_day, is_late), count in tally.items():
