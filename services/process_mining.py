@@ -194,42 +194,53 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
     # dwell counted per distinct (start day, end day): one calendar look-up per pair, not per task
     dwell_pairs: dict[str, Counter[tuple[Any, Any]]] = defaultdict(Counter)
     taken: Counter[str] = Counter()
-    cases = 0
     paths: dict[tuple[str | None, str], list[str]] = {}
-
-    def walk(trail: list[str]) -> None:
-        previous: str | None = None
-        for element in trail:
-            key = (previous, element)
-            if key not in paths:
-                paths[key] = _path(model, previous, element)
-            taken.update(paths[key])
-            previous = element
-
+    # Per row only two counts: of the row's (element, done, days, lateness) and, per case, of its trail of
+    # elements; everything else is worked out once per distinct value after the scan (tens of thousands of rows
+    # become a few thousand tallies and a few dozen distinct trails).
+    tally: Counter[tuple[str, bool, Any, Any, Any]] = Counter()
+    trails: Counter[tuple[str, ...]] = Counter()
+    elements_of: dict[tuple[str, str | None], str | None] = {}
     current_case, trail = None, []
     today = clock.beijing_date(now)
     for case_id, spec_name, form, done, created_day, completed_day, is_late in _task_rows(
             session, matter_code, definition.id, today):
-        element = element_of(model, spec_name, form)
+        key = (spec_name, form)
+        if key not in elements_of:
+            elements_of[key] = element_of(model, spec_name, form)
+        element = elements_of[key]
         if element is None:
             continue
         if case_id != current_case:
             if trail:
-                walk(trail)
+                trails[tuple(trail)] += 1
             current_case, trail = case_id, []
-            cases += 1
         if not trail or trail[-1] != element:
             trail.append(element)
-        if done and completed_day is not None:
-            passed[element] += 1
-            dwell_pairs[element][(created_day, completed_day)] += 1
-        else:
-            waiting[element] += 1
-        if is_late is not None:
-            judged[element] += 1
-            late[element] += bool(is_late)
+        finished = bool(done) and completed_day is not None
+        tally[(element, finished, created_day if finished else None, completed_day if finished else None,
+               is_late)] += 1
     if trail:
-        walk(trail)
+        trails[tuple(trail)] += 1
+    for (element, finished, created_day, completed_day, is_late), count in tally.items():
+        if finished:
+            passed[element] += count
+            dwell_pairs[element][(created_day, completed_day)] += count
+        else:
+            waiting[element] += count
+        if is_late is not None:
+            judged[element] += count
+            late[element] += count if is_late else 0
+    for elements, count in trails.items():
+        previous: str | None = None
+        for element in elements:
+            step = (previous, element)
+            if step not in paths:
+                paths[step] = _path(model, previous, element)
+            for flow in paths[step]:
+                taken[flow] += count
+            previous = element
+    cases = sum(trails.values())
     dwell: dict[str, list[int]] = defaultdict(list)
     for element, pairs in dwell_pairs.items():
         for (start, end), count in pairs.items():
