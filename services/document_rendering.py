@@ -171,6 +171,8 @@ def render_one(uow: UnitOfWork, document_id: int) -> bool:
                                    "file_id": stored.id, "sha256": sha256, "size": len(pdf)},
                          issued_by=pending.issued_by)
         uow.commit()
+    with _failures_lock:
+        _failures.pop(pending.id, None)  # a document rendered at last is no longer remembered as failing
     return True
 
 
