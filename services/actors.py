@@ -17,6 +17,8 @@ class Actor:
     unit_code: str | None = None
     # BPMN lanes are named by the Chinese unit name; an actor works the lanes of their unit.
     lanes: frozenset[str] = field(default_factory=frozenset)
+    # as signed on forms and documents; read with the user, so commands need not look it up again
+    display_name: str | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -49,4 +51,5 @@ def actor_for(session: Session, user: User) -> Actor:
         roles=frozenset(user.role_names),
         unit_code=user.unit_code,
         lanes=lanes,
+        display_name=user.display_name,
     )

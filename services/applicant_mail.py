@@ -86,6 +86,7 @@ def after_step(session: Session, case: Case, *, was_accepted: bool, was_status: 
                ) -> None:
     """Queue what a step made the applicant's business (called inside the step's transaction)."""
     if "receive_supplement" in new_task_specs:
+        session.flush()  # the new task row counts as a round
         rounds = session.execute(
             select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.spec_name == "receive_supplement")
         ).all()

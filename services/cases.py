@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy.orm import Session, joinedload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import runtime
@@ -99,7 +100,8 @@ def _catalog_process_id(matter_code: str) -> str:
 
 
 def _get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id, options=[undefer(Case.state)])
+    # the version's row comes with it: every engine command needs its reference (files stay deferred)
+    case = session.get(Case, case_id, options=[undefer(Case.state), joinedload(Case.definition)])
     if case is None:
         raise NotFound(N_("Case %(id)s does not exist."), id=case_id)
     return case
@@ -140,10 +142,20 @@ def _save_case(session: Session, case: Case, outcome: StepOutcome, seen_version:
     return _guarded_update(session, case, seen_version, values)
 
 
+@functools.cache
+def _guarded_statement(columns: tuple[str, ...]) -> Update:
+    """UPDATE cases SET <columns> WHERE id = :case_id AND version = :seen_version, built once per column set:
+    the command's hottest statement, whose construction cost more than its execution."""
+    table = Case.__table__
+    return (update(table)
+            .where(table.c.id == bindparam("case_id"), table.c.version == bindparam("seen_version"))
+            .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns}))
+
+
 def _guarded_update(session: Session, case: Case, seen_version: int, values: dict[str, Any]) -> int:
     result = session.execute(
-        update(Case).where(Case.id == case.id, Case.version == seen_version).values(**values)
-        .execution_options(synchronize_session=False)
+        _guarded_statement(tuple(sorted(values))),
+        {"case_id": case.id, "seen_version": seen_version, **{f"v_{k}": v for k, v in values.items()}},
     )
     if result.rowcount != 1:
         raise Conflict(STALE)
@@ -214,8 +226,9 @@ def _outcome(data: dict[str, Any]) -> str | None:
 
 def _sync_tasks(
     session: Session, case: Case, ready_tasks: list[TaskRow], completed_id: str | None, actor: Actor
-) -> list[str]:
-    """Make the task rows match the engine: insert newly READY tasks, close the ones that went away."""
+) -> list[TaskRow]:
+    """Make the task rows match the engine: insert newly READY tasks, close the ones that went away.
+    Returns the new ones."""
     now = utcnow()
     ready = {t.id: t for t in ready_tasks}
     open_rows = session.execute(
@@ -232,25 +245,15 @@ def _sync_tasks(
         else:
             row.state, row.completed_at = "cancelled", now
     known = {row.id for row in open_rows}
-    new_ids = []
-    for task in ready.values():
-        if task.id in known:
-            continue
+    new = [task for task in ready.values() if task.id not in known]
+    due = clock.task_due_at(session, case) if new else None
+    for task in new:
         session.add(HumanTask(
             id=task.id, case_id=case.id, matter_code=case.matter_code, spec_name=task.spec_name,
             title=task.title, lane=lanes.resolve_lane(session, case.matter_code, task.lane), spec_lane=task.lane,
-            role=task.properties.get("role") or None, form=task.form, state="ready",
-            due_at=clock.task_due_at(session, case), created_at=now,
+            role=task.properties.get("role") or None, form=task.form, state="ready", due_at=due, created_at=now,
         ))
-        new_ids.append(task.id)
-    return new_ids
-
-
-def _spec_names(session: Session, task_ids: list[str]) -> list[str]:
-    if not task_ids:
-        return []
-    session.flush()
-    return list(session.execute(select(HumanTask.spec_name).where(HumanTask.id.in_(task_ids))).scalars())
+    return new
 
 
 def case_due_at(case: Case) -> datetime | None:
@@ -263,10 +266,10 @@ def case_due_at(case: Case) -> datetime | None:
 def _apply_step(
     session: Session, case: Case, outcome: StepOutcome, seen_version: int, actor: Actor,
     completed_id: str | None = None,
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[TaskRow]]:
     """The write phase shared by every engine command: incident or not, clock, guarded save, task rows.
 
-    Returns (new version, ids of the new task rows). A step that was stopped (`outcome.lost`) keeps the
+    Returns (new version, the new tasks). A step that was stopped (`outcome.lost`) keeps the
     stored state and task rows: only the incident is written, so a retry runs the step again."""
     if outcome.incident is not None:
         case.status, case.incident = "incident", outcome.incident
@@ -578,7 +581,8 @@ def complete_task(
     with uow:
         session = uow.session
         case = _case_to_write(session, case, seen)
-        version, new_ids = _apply_step(session, case, outcome, seen, actor, completed_id=task_id)
+        version, new_tasks = _apply_step(session, case, outcome, seen, actor, completed_id=task_id)
+        new_ids = [t.id for t in new_tasks]
         if outcome.lost:  # the step did not run to its end: the task stays open, the input is kept here
             audit_log.record(session, actor, "case.incident", case_id=case.id, task=task_id, title=title,
                              form=form_data, after={"outcome": case.outcome, "incident": case.incident})
@@ -586,7 +590,7 @@ def complete_task(
             return CommandResult(case.id, version, case.status, new_ids)
         if also is not None:
             also(session, case)
-        new_specs = _spec_names(session, new_ids)
+        new_specs = [t.spec_name for t in new_tasks]
         applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
                                   new_task_specs=new_specs)
         webhooks.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
@@ -696,13 +700,13 @@ def retry_incident(
         session = uow.session
         case = _case_to_write(session, case, seen)
         case.status, case.incident = "active", None
-        version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        version, new_tasks = _apply_step(session, case, outcome, seen, actor)
         old, new = audit_log.changed(outcome.before, outcome.data) if not outcome.lost else ({}, {})
         audit_log.record(session, actor, "case.retried", case_id=case.id, before=old, after=new,
                          corrections=corrections or {}, previous_incident=problem, retried=outcome.retried,
                          result=case.status, incident=case.incident)
         uow.commit()
-        return CommandResult(case.id, version, case.status, new_ids)
+        return CommandResult(case.id, version, case.status, [t.id for t in new_tasks])
 
 
 def fire_due_timers(uow: UnitOfWork, now: datetime | None = None, limit: int = 200) -> int:
@@ -738,9 +742,9 @@ def _fire_case_timers(uow: UnitOfWork, case_id: int, now: datetime) -> int:
     with uow:
         session = uow.session
         case = _case_to_write(session, case, seen)
-        _version, new_ids = _apply_step(session, case, outcome, seen, actor)
+        _version, new_tasks = _apply_step(session, case, outcome, seen, actor)
         if not outcome.lost:
-            new_specs = _spec_names(session, new_ids)
+            new_specs = [t.spec_name for t in new_tasks]
             applicant_mail.after_step(session, case, was_accepted=was_accepted, was_status=was_status,
                                       new_task_specs=new_specs)
             webhooks.after_step(session, case, was_accepted=was_accepted, was_status=was_status,

@@ -50,6 +50,7 @@ from services import access, audit_log
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.uow import UnitOfWork
+from storage import tx_cache
 from storage.models import (
     Case,
     CaseClock,
@@ -205,7 +206,15 @@ def notice_from_row(row: HolidayNotice) -> YearNotice:
 
 def calendar(session: Session) -> WorkingDayCalendar:
     """Working days from chinesecalendar, ``workflows/holidays/*.toml`` and the admin-entered
-    ``holiday_notices`` rows (which win).  Rebuilt only when a row or a file changed."""
+    ``holiday_notices`` rows (which win).  Rebuilt only when a row or a file changed; checked once per
+    transaction (``save_holiday_notice`` forgets the answer after its change)."""
+    return tx_cache.cached(session, _CALENDAR, lambda: _current_calendar(session))
+
+
+_CALENDAR = "clock.calendar"
+
+
+def _current_calendar(session: Session) -> WorkingDayCalendar:
     rows = session.execute(select(HolidayNotice.year, HolidayNotice.entered_at)).all()
     files = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in DEFAULT_NOTICE_DIR.glob("*.toml")))
     key = repr((files, sorted((year, at.isoformat()) for year, at in rows)))
@@ -272,6 +281,12 @@ class ClockResult:
     promised: ClockState | None
 
 
+def clock_row(session: Session, case_id: int) -> CaseClock | None:
+    """The case's clock row (None before acceptance), read once per transaction: a command's clock, task rows
+    and documents all ask for it."""
+    return tx_cache.cached(session, (CaseClock, case_id), lambda: session.get(CaseClock, case_id))
+
+
 def _limit(value: int | None, unit: str | None) -> Limit | None:
     if not unit:
         return None
@@ -287,7 +302,7 @@ def _new_clock_row(session: Session, case: Case, matter: Any, report_type: str |
     promised = matter.promised_for(report_type) if matter else None
     promised_value = promised.value if promised else None
     promised_unit = promised.unit if promised else None
-    setting = session.get(MatterSetting, case.matter_code)
+    setting = matter_setting(session, case.matter_code)
     if setting is not None and setting.promised_value and setting.promised_unit:
         promised_value, promised_unit = setting.promised_value, setting.promised_unit
     return CaseClock(
@@ -362,11 +377,12 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     if case.accepted_on is None:
         case.clock_running = False
         return
-    row = session.get(CaseClock, case.id)
+    row = clock_row(session, case.id)
     changed = row is None or case.due_on is None
     if row is None:
         row = _new_clock_row(session, case, matter, facts.report_type)
         session.add(row)
+        tx_cache.keep(session, (CaseClock, case.id), row)
     ended = facts.completed or case.status in ("completed", "withdrawn")
     # A filing's department clock ends when its 备案回执 or 退回通知 is delivered; what follows (the cancellation
     # of m08, m10's spot check) is the applicant's obligation or supervision, not against the limit.
@@ -405,7 +421,7 @@ def stop(session: Session, case: Case) -> None:
     """The case ended without the engine (withdrawal): close its suspensions and stop its clock for good.
     Sets the attributes on ``case``; the command's guarded UPDATE writes them."""
     on = today()
-    row = session.get(CaseClock, case.id)
+    row = clock_row(session, case.id)
     stopping = row is not None and row.stopped_on is None
     if stopping:
         row.stopped_on, row.updated_at = on, now()
@@ -454,7 +470,7 @@ def _store_days_used(session: Session, case: Case, row: CaseClock) -> None:
 def recompute(session: Session, case: Case, on: date | None = None) -> ClockResult:
     """Due dates from the stored facts (no workflow needed); sets them on ``case`` and on its open task rows."""
     on = on or today()
-    row = session.get(CaseClock, case.id) if case.accepted_on else None
+    row = clock_row(session, case.id) if case.accepted_on else None
     if row is None:
         case.due_on = case.promised_due_on = None
         case.clock_running, case.clock_flag = False, None
@@ -508,7 +524,7 @@ def task_due_at(session: Session, case: Case) -> datetime | None:
     """The due moment a new task row of ``case`` carries: the case's, unless its clock stopped for good."""
     if case.due_on is None:
         return None
-    row = session.get(CaseClock, case.id)
+    row = clock_row(session, case.id)
     if row is not None and row.stopped_on is not None:
         return None
     return due_at(case.due_on)
@@ -712,6 +728,7 @@ def save_holiday_notice(
         row.workdays = sorted(d.isoformat() for d in notice.extra_workdays)
         row.source, row.entered_by, row.entered_at = notice.source, actor.username, now()
         session.flush()
+        tx_cache.forget(session, _CALENDAR)
         audit_log.record(session, actor, "holiday_notice.saved", before=before,
                          after={"year": year, "holidays": row.holidays, "workdays": row.workdays,
                                 "source": row.source})
@@ -771,6 +788,7 @@ def save_matter_setting(
         row.owner_unit_code = owner_unit_code or None
         row.updated_by, row.updated_at = actor.username, now()
         session.flush()
+        tx_cache.keep(session, (MatterSetting, matter_code), row)
         # The owner works the matter's tasks from now on, the open ones included (services.lanes).
         from services.lanes import reroute_open_tasks
 
@@ -782,10 +800,16 @@ def save_matter_setting(
         uow.commit()
 
 
+def matter_setting(session: Session, matter_code: str) -> MatterSetting | None:
+    """The admin's setting of a matter, if any; looked up once per transaction (most matters have none, and
+    the identity map does not remember an absent row)."""
+    return tx_cache.cached(session, (MatterSetting, matter_code), lambda: session.get(MatterSetting, matter_code))
+
+
 def responsible_unit(session: Session, matter_code: str) -> str | None:
     """The unit answering for a matter: the admin's setting, else the plan's unit; None when the plan names
     none and nobody assigned one (matter 11)."""
-    setting = session.get(MatterSetting, matter_code)
+    setting = matter_setting(session, matter_code)
     if setting is not None and setting.owner_unit_code:
         return setting.owner_unit_code
     matter = _matter(matter_code)

@@ -33,7 +33,7 @@ from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.uow import UnitOfWork
 from storage.db import is_sqlite
-from storage.models import Case, CaseClock, Document, DocumentSequence, User
+from storage.models import Case, Document, DocumentSequence, User
 
 PDF = "application/pdf"
 _YES, _NO = N_("Yes"), N_("No")
@@ -205,7 +205,7 @@ def _matter_context(session: Session, case: Case, data: Mapping[str, Any]) -> di
     limit = _limit(statutory.value, statutory.unit) if statutory else None
     promise = _limit(promised.value, promised.unit) if promised else None
     excluded = set(matter.excluded_time)
-    row = session.get(CaseClock, case.id)
+    row = case_clock.clock_row(session, case.id)
     if row is not None:  # the limits fixed at acceptance (the promise does not move with later settings)
         limit = _limit(row.statutory_value, row.statutory_unit)
         promise = _limit(row.promised_value, row.promised_unit)
@@ -242,6 +242,8 @@ def _case_context(case: Case, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _clerk(session: Session, actor: Actor) -> str | None:
+    if actor.display_name is not None and actor.user_id is not None:
+        return actor.display_name
     return session.execute(select(User.display_name).where(User.username == actor.username)).scalar()
 
 

@@ -49,25 +49,33 @@ def working_day_counter(cal: WorkingDayCalendar):
 def user_display_name(session: Session, actor: Actor | None) -> str | None:
     if actor is None or actor.user_id is None:
         return None
+    if actor.display_name is not None:
+        return actor.display_name
     return session.execute(select(User.display_name).where(User.id == actor.user_id)).scalar_one_or_none()
 
 
-def context_for(matter_code: str, task_name: str | None, cal: WorkingDayCalendar,
+def min_working_days(matter_code: str, task_name: str | None) -> int | None:
+    """The minimum 公示 period of the task's form, if its matter sets one."""
+    matter = clock._matter(matter_code)
+    return matter.notice_min_working_days(task_name) if matter is not None and task_name else None
+
+
+def context_for(matter_code: str, task_name: str | None, cal: WorkingDayCalendar | None,
                 user_name: str | None = None) -> FormContext:
     """The context of one task's form without a database (the deploy gate's scenario run uses it too):
-    ``task_name`` is the user task's id in the diagram (HumanTask.spec_name)."""
-    matter = clock._matter(matter_code)
-    minimum = matter.notice_min_working_days(task_name) if matter is not None and task_name else None
+    ``task_name`` is the user task's id in the diagram (HumanTask.spec_name). The working-day counter is
+    only consulted for a minimum period, so ``cal`` may be None for a task without one."""
     return FormContext(
         options=MappingProxyType({MATTER_MATERIALS: materials_options(matter_code)}),
         user_name=user_name,
-        min_working_days=minimum,
-        working_days=working_day_counter(cal),
+        min_working_days=min_working_days(matter_code, task_name),
+        working_days=working_day_counter(cal) if cal is not None else None,
     )
 
 
 def form_context(session: Session, *, matter_code: str, task_name: str | None, actor: Actor | None) -> FormContext:
     """The context of one task's form for the signed-in ``actor``: the calendar includes the admins' holiday
-    notices, the signing officer is the actor's display name."""
-    context = context_for(matter_code, task_name, clock.calendar(session), user_display_name(session, actor))
+    notices (read only for a form that counts working days), the signing officer is the actor's display name."""
+    cal = clock.calendar(session) if min_working_days(matter_code, task_name) else None
+    context = context_for(matter_code, task_name, cal, user_display_name(session, actor))
     return dataclasses.replace(context, today=clock.today())

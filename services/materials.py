@@ -105,14 +105,15 @@ def record_from_form(
         properties = load_schema(form_name).get("properties", {})
     except UnknownForm:
         return
+    staged = {name: node for name, node in properties.items() if node.get("x-material-stage") and name in answers}
+    if not staged:
+        return
     session.flush()
     known = set(session.execute(
         select(CaseMaterial.file_id).where(CaseMaterial.case_id == case_id, CaseMaterial.file_id.is_not(None))
     ).scalars())
-    for name, node in properties.items():
-        stage = node.get("x-material-stage")
-        if not stage or name not in answers:
-            continue
+    for name, node in staged.items():
+        stage = node["x-material-stage"]
         channel = str(answers.get(node.get("x-material-channel-field", ""), "window"))
         entries = [Received(OTHER, file_id=r["file_id"], label=stage) for r in refs_in(answers[name])
                    if r["file_id"] not in known]

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from storage import tx_cache
 from storage.models import AuditEvent, AuditHead
 from storage.types import utcnow
 
@@ -56,12 +57,19 @@ def append(
         prev_hash=head.last_hash, hash=digest,
     )
     session.add(event)
+    # written with the transaction's next flush (its commit at the latest): a command's further events then
+    # move the head once
     head.last_seq, head.last_hash = seq, digest
-    session.flush()
     return event
 
 
 def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked for the rest of the transaction: read once, then kept (strongly) for the
+    transaction's further events, which extend it in place."""
+    return tx_cache.cached(session, AuditHead, lambda: _lock_head(session))
+
+
+def _lock_head(session: Session) -> AuditHead:
     query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
     head = session.execute(query).scalar_one_or_none()
     if head is None:
