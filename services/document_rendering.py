@@ -114,6 +114,11 @@ _pool: EnginePool | None = None
 _pool_lock = threading.Lock()
 
 
+# Rendering is background work that nobody waits for as it happens (a page that needs a PDF waits for it
+# through `settle`): its worker yields the CPU to the commands' engine steps (nice 10) and to the web.
+RENDER_NICE = 19
+
+
 def _render_pool() -> EnginePool:
     global _pool
     with _pool_lock:
@@ -122,7 +127,7 @@ def _render_pool() -> EnginePool:
             _pool = EnginePool(PoolSettings(
                 workers=max(1, int(os.environ.get("DOCUMENTS_WORKERS") or 1)), deadline=RENDER_DEADLINE,
                 cpu_seconds=int(RENDER_DEADLINE), memory_mb=memory if memory > 0 else None,
-                acquire_timeout=RENDER_DEADLINE))
+                acquire_timeout=RENDER_DEADLINE, nice=RENDER_NICE))
         return _pool
 
 
