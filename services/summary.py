@@ -1,0 +1,419 @@
+"""The supervisors' summary: each case's facts, daily counts per matter and the heatmap's tallies, kept by the case
+commands in their own transaction. The dashboard then adds up daily rows instead of reading every case with its
+clock, and the heatmap reads tallies instead of every task row.
+
+How it is kept: a command that changes a case (the guarded updates of ``services.cases`` and ``services.clock``,
+registration, withdrawal) calls ``touch(session, case_id)``. Before that session commits, ``refresh`` reads each
+touched case as it now is (``cases`` outer-joined with ``case_clocks``, its extensions, its task rows), works out
+what it counts for (``contribution``) and adds the difference from what its stored facts row counted for to the
+summary tables, then stores the new facts row. ``rebuild`` does the same for every case from empty tables (the
+back-fill of migration 0015_summary, ``bench.supervisor`` after its bulk insert, ``python app.py
+rebuild-summary``): one code path.
+
+What is counted where (``storage.models``: ``StatsCaseFacts``, ``StatsDay``, ``StatsDayWorkingDays``,
+``StatsHeat``, ``StatsHeatStep``, ``StatsHeatDwell``) follows the rules of ``services.statistics`` and
+``services.process_mining`` exactly; anything that depends on the day the page is drawn is kept as a date and
+judged by the reader: open cases as +1/-1 on the days they become and stop being open, waiting tasks by their
+case's due date, dwell times as (created, completed) days counted with the calendar of the day.
+
+When it is read: only when every case has its facts row (``covers``). Rows written outside the commands (an import,
+the tests' fixed data sets) make the readers use the live queries, which remain the definition of every number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, delete, event, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Case,
+    CaseClock,
+    CaseExtension,
+    HumanTask,
+    ProcessDefinition,
+    StatsCaseFacts,
+    StatsDay,
+    StatsDayWorkingDays,
+    StatsHeat,
+    StatsHeatDwell,
+    StatsHeatStep,
+)
+
+BEIJING = ZoneInfo("Asia/Shanghai")  # as services.clock (which imports this module)
+NO_DAY = date(1, 1, 1)  # the day of a fact without a date (a completed case without completed_at)
+DAY_COLUMNS = tuple(c.name for c in StatsDay.__table__.columns if c.name not in ("matter_code", "day"))
+_TOUCHED = "summary_touched"
+_BATCH = 500
+
+
+# ---------------------------------------------------------------- what a case counts for
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One case as the measures see it (the columns of ``StatsCaseFacts``, heat aside)."""
+
+    case_id: int
+    matter_code: str
+    definition_id: int
+    created_at: datetime | None
+    accepted_on: date | None
+    status: str
+    stopped_on: date | None
+    due_on: date | None
+    promised_due_on: date | None
+    completed_at: datetime | None
+    trips: int | None
+    supplement_notices: int | None
+    extended: bool
+    working_days_used: int | None
+
+
+FACT_FIELDS = tuple(Facts.__dataclass_fields__)
+
+
+def beijing_day(moment: datetime | None) -> date | None:
+    return None if moment is None else moment.astimezone(BEIJING).date()
+
+
+# Keys of a contribution: (table, key columns) -> count; StatsDay's are (matter, day, column).
+Key = tuple[Any, ...]
+
+
+def day_counts(f: Facts) -> dict[Key, int]:
+    """What one case adds to ``stats_days`` and ``stats_day_working_days``: the rules of ``services.statistics``
+    (``facts`` and ``_RULES``) applied to one case, each on the day that decides it."""
+    out: dict[Key, int] = defaultdict(int)
+    m = f.matter_code
+
+    def add(day: date | None, column: str, n: int = 1) -> None:
+        out[("d", m, day or NO_DAY, column)] += n
+
+    registered = beijing_day(f.created_at)
+    add(registered, "registered")
+    notices = f.supplement_notices or 0
+    if notices >= 1:
+        add(registered, "supplement")
+    if notices >= 2:
+        add(registered, "second_notice")
+    live = f.status != "withdrawn"
+    if f.accepted_on is not None:
+        add(f.accepted_on, "accepted")
+        if f.extended:
+            add(f.accepted_on, "extended")
+    if f.accepted_on is not None and live and f.stopped_on is not None:
+        stopped = f.stopped_on
+        add(stopped, "concluded")
+        if f.due_on is not None:
+            add(stopped, "timed")
+            add(stopped, "on_time" if stopped <= f.due_on else "late")
+        if f.promised_due_on is not None:
+            add(stopped, "promised")
+            if stopped <= f.promised_due_on:
+                add(stopped, "early")
+        if f.working_days_used is None:
+            add(stopped, "days_missing")
+        else:
+            out[("w", m, stopped, f.working_days_used)] += 1
+    if f.status == "completed":
+        finished = beijing_day(f.completed_at)
+        add(finished, "finished")
+        if f.trips is not None:
+            add(finished, "trips", f.trips)
+            if f.trips <= 1:
+                add(finished, "run_once")
+            if f.trips == 0:
+                add(finished, "zero_trip")
+            if f.trips > 1:
+                add(finished, "multi_trip")
+    if f.accepted_on is not None and live:
+        # open on day D: accepted by D and not stopped by D; open and overdue: also due before D
+        for start, column in ((f.accepted_on, "open_delta"),
+                              (max(f.accepted_on, f.due_on + timedelta(days=1)) if f.due_on else None,
+                               "open_overdue_delta")):
+            if start is None or (f.stopped_on is not None and f.stopped_on <= start):
+                continue
+            add(start, column)
+            if f.stopped_on is not None:
+                add(f.stopped_on, column, -1)
+    return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    matter_code: str
+    spec_name: str
+    form: str | None
+    state: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+def heat_counts(definition_id: int, model: Any, due_on: date | None, tasks: Iterable[TaskRow]) -> dict[Key, int]:
+    """What one case's task rows (not cancelled, in the order created) add to the heatmap tables: the rules of
+    ``services.process_mining.heatmap`` applied to one case."""
+    from services.process_mining import element_of
+
+    out: dict[Key, int] = defaultdict(int)
+    trails: dict[str, list[str]] = {}
+    for t in tasks:
+        element = element_of(model, t.spec_name, t.form)
+        if element is None:
+            continue
+        m = t.matter_code
+        trail = trails.setdefault(m, [])
+        if not trail or trail[-1] != element:
+            out[("s", m, definition_id, trail[-1] if trail else "", element)] += 1
+            trail.append(element)
+        done = t.state == "completed"
+        created, completed = beijing_day(t.created_at), beijing_day(t.completed_at)
+        if done and completed is not None:
+            out[("h", m, definition_id, element, "passed", 0)] += 1
+            out[("x", m, definition_id, element, created.toordinal(), completed.toordinal())] += 1
+            if due_on is not None:
+                out[("h", m, definition_id, element, "judged", 0)] += 1
+                if completed > due_on:
+                    out[("h", m, definition_id, element, "late", 0)] += 1
+        else:
+            out[("h", m, definition_id, element, "waiting", 0)] += 1
+            if due_on is not None and not done:  # judged against the day the heatmap is drawn
+                out[("h", m, definition_id, element, "waiting_due", due_on.toordinal())] += 1
+    return dict(out)
+
+
+def _heat_json(counts: dict[Key, int]) -> list[list[Any]]:
+    return [[*key, n] for key, n in sorted(counts.items(), key=lambda kv: repr(kv[0]))]
+
+
+def _heat_from_json(stored: Any) -> dict[Key, int]:
+    return {tuple(entry[:-1]): entry[-1] for entry in stored or ()}
+
+
+# ---------------------------------------------------------------- reading the cases as they are
+
+
+def _facts_query(ids: list[int] | None):
+    extensions = select(CaseExtension.case_id)
+    if ids is not None:
+        extensions = extensions.where(CaseExtension.case_id.in_(ids))
+    query = (select(Case.id, Case.matter_code, Case.definition_id, Case.created_at, Case.accepted_on, Case.status,
+                    CaseClock.stopped_on, Case.due_on, Case.promised_due_on, Case.completed_at, Case.trips,
+                    Case.supplement_notices, Case.id.in_(extensions), CaseClock.working_days_used)
+             .select_from(Case).outerjoin(CaseClock, CaseClock.case_id == Case.id))
+    if ids is not None:
+        query = query.where(Case.id.in_(ids))
+    return query.order_by(Case.id)
+
+
+def _tasks_query(ids: list[int] | None):
+    query = (select(HumanTask.case_id, HumanTask.matter_code, HumanTask.spec_name, HumanTask.form, HumanTask.state,
+                    HumanTask.created_at, HumanTask.completed_at)
+             .where(HumanTask.state != "cancelled"))
+    if ids is not None:
+        query = query.where(HumanTask.case_id.in_(ids))
+    return query.order_by(HumanTask.case_id, HumanTask.created_at, HumanTask.id)
+
+
+def _live(connection: Connection, ids: list[int] | None) -> Iterator[tuple[Facts, list[TaskRow]]]:
+    """Every case (or those of ``ids``) with its task rows, in id order; task rows are read alongside."""
+    tasks = connection.execute(_tasks_query(ids).execution_options(yield_per=5000))
+    pending = next(tasks, None)
+    for row in connection.execute(_facts_query(ids).execution_options(yield_per=5000)):
+        facts = Facts(*row[:12], bool(row[12]), row[13])
+        mine: list[TaskRow] = []
+        while pending is not None and pending[0] <= facts.case_id:
+            if pending[0] == facts.case_id:
+                mine.append(TaskRow(*pending[1:]))
+            pending = next(tasks, None)
+        yield facts, mine
+
+
+class _Models:
+    """The diagrams of deployed versions by id (``process_mining.model_of`` keeps them by content hash)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.by_id: dict[int, Any] = {}
+
+    def __call__(self, definition_id: int) -> Any:
+        if definition_id not in self.by_id:
+            from services.process_mining import _MODELS, model_of
+
+            row = self.connection.execute(select(ProcessDefinition.content_hash)
+                                          .where(ProcessDefinition.id == definition_id)).first()
+            model = None
+            if row is not None:
+                model = _MODELS.get(row.content_hash)
+                if model is None:
+                    full = self.connection.execute(
+                        select(ProcessDefinition.process_id, ProcessDefinition.content_hash, ProcessDefinition.files)
+                        .where(ProcessDefinition.id == definition_id)).one()
+                    model = model_of(full)
+            self.by_id[definition_id] = model
+        return self.by_id[definition_id]
+
+
+def contribution(facts: Facts, tasks: list[TaskRow], models: _Models) -> tuple[dict[str, Any], dict[Key, int]]:
+    """The case's facts row and everything it counts for."""
+    counts = day_counts(facts)
+    model = models(facts.definition_id)
+    heat = heat_counts(facts.definition_id, model, facts.due_on, tasks) if model is not None else {}
+    counts.update(heat)
+    row = {name: getattr(facts, name) for name in FACT_FIELDS}
+    row["heat"] = _heat_json(heat)
+    return row, counts
+
+
+def _stored(row: Any) -> dict[Key, int]:
+    """What a stored facts row counted for."""
+    counts = day_counts(Facts(*(getattr(row, name) for name in FACT_FIELDS)))
+    counts.update(_heat_from_json(row.heat))
+    return counts
+
+
+# ---------------------------------------------------------------- writing
+
+
+_TABLES = {  # contribution key prefix -> (table, key columns, counted columns)
+    "d": (StatsDay.__table__, ("matter_code", "day"), DAY_COLUMNS),
+    "w": (StatsDayWorkingDays.__table__, ("matter_code", "day", "working_days"), ("cases",)),
+    "h": (StatsHeat.__table__, ("matter_code", "definition_id", "element", "kind", "value"), ("n",)),
+    "s": (StatsHeatStep.__table__, ("matter_code", "definition_id", "previous", "element"), ("n",)),
+    "x": (StatsHeatDwell.__table__, ("matter_code", "definition_id", "element", "created_day", "completed_day"),
+          ("n",)),
+}
+
+
+def _rows(delta: dict[Key, int]) -> dict[str, list[dict[str, Any]]]:
+    """Counts by key as rows of each table (StatsDay: one row per matter and day, every column given)."""
+    out: dict[str, dict[Key, dict[str, Any]]] = defaultdict(dict)
+    for key, n in delta.items():
+        if not n:
+            continue
+        prefix = key[0]
+        table, key_columns, counted = _TABLES[prefix]
+        if prefix == "d":
+            ident, column = key[1:3], key[3]
+        else:
+            ident, column = key[1:], counted[0]
+        row = out[prefix].get(ident)
+        if row is None:
+            row = out[prefix][ident] = {**dict(zip(key_columns, ident, strict=True)), **dict.fromkeys(counted, 0)}
+        row[column] += n
+    return {prefix: [rows[k] for k in sorted(rows, key=repr)] for prefix, rows in out.items()}
+
+
+def _insert(connection: Connection, table: Any):
+    return (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def _add(connection: Connection, delta: dict[Key, int]) -> None:
+    """Add the counts to the tables (insert, or add to the row there); keys in a fixed order, so two
+    transactions adding to the same rows take their locks in the same order."""
+    for prefix, rows in sorted(_rows(delta).items()):
+        table, key_columns, counted = _TABLES[prefix]
+        stmt = _insert(connection, table)
+        stmt = stmt.on_conflict_do_update(index_elements=list(key_columns),
+                                          set_={c: table.c[c] + stmt.excluded[c] for c in counted})
+        connection.execute(stmt, rows)
+
+
+def refresh(session: Session, case_ids: Iterable[int]) -> None:
+    """Bring the summary up to date with these cases as they are now (in the session's transaction)."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return
+    session.flush()
+    connection = session.connection()
+    models = _Models(connection)
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start:start + _BATCH]
+        stored = {row.case_id: row for row in connection.execute(
+            select(StatsCaseFacts).where(StatsCaseFacts.case_id.in_(batch)))}
+        delta: dict[Key, int] = defaultdict(int)
+        upserts = []
+        for facts, tasks in _live(connection, batch):
+            row, counts = contribution(facts, tasks, models)
+            old = stored.pop(facts.case_id, None)
+            if old is not None:
+                if all(getattr(old, k) == v for k, v in row.items()):
+                    continue
+                for key, n in _stored(old).items():
+                    delta[key] -= n
+            for key, n in counts.items():
+                delta[key] += n
+            upserts.append(row)
+        for old in stored.values():  # a case that is no more
+            for key, n in _stored(old).items():
+                delta[key] -= n
+            connection.execute(delete(StatsCaseFacts).where(StatsCaseFacts.case_id == old.case_id))
+        if upserts:
+            stmt = _insert(connection, StatsCaseFacts.__table__)
+            stmt = stmt.on_conflict_do_update(index_elements=["case_id"],
+                                              set_={k: stmt.excluded[k] for k in upserts[0] if k != "case_id"})
+            connection.execute(stmt, upserts)
+        _add(connection, delta)
+
+
+def rebuild(connection: Connection) -> int:
+    """Empty the summary and count every case again (the same ``contribution`` as ``refresh``). Returns the
+    number of cases."""
+    for model in (StatsHeatDwell, StatsHeatStep, StatsHeat, StatsDayWorkingDays, StatsDay, StatsCaseFacts):
+        connection.execute(delete(model))
+    models = _Models(connection)
+    total: dict[Key, int] = defaultdict(int)
+    batch: list[dict[str, Any]] = []
+    cases = 0
+    for facts, tasks in _live(connection, None):
+        row, counts = contribution(facts, tasks, models)
+        for key, n in counts.items():
+            total[key] += n
+        batch.append(row)
+        cases += 1
+        if len(batch) >= 2000:
+            connection.execute(insert(StatsCaseFacts), batch)
+            batch.clear()
+    if batch:
+        connection.execute(insert(StatsCaseFacts), batch)
+    for prefix, rows in sorted(_rows(total).items()):
+        table = _TABLES[prefix][0]
+        for start in range(0, len(rows), 5000):
+            connection.execute(insert(table), rows[start:start + 5000])
+    return cases
+
+
+def covers(session: Session) -> bool:
+    """Whether every case has its facts row (then the summary counts every case; see the module's text)."""
+    cases = select(func.count()).select_from(Case).scalar_subquery()
+    summarized = select(func.count()).select_from(StatsCaseFacts).scalar_subquery()
+    return bool(session.execute(select(cases == summarized)).scalar_one())
+
+
+# ---------------------------------------------------------------- the hook
+
+
+def touch(session: Session, case_id: int | None) -> None:
+    """The case changed in this transaction: refresh its summary before the session commits."""
+    if case_id is not None:
+        session.info.setdefault(_TOUCHED, set()).add(case_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    touched = session.info.pop(_TOUCHED, None)
+    if touched:
+        refresh(session, touched)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_TOUCHED, None)
