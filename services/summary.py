@@ -27,9 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, event, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, event, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,7 +47,6 @@ from storage.models import (
     StatsHeatStep,
 )
 
-BEIJING = ZoneInfo("Asia/Shanghai")  # as services.clock (which imports this module)
 NO_DAY = date(1, 1, 1)  # the day of a fact without a date (a completed case without completed_at)
 DAY_COLUMNS = tuple(c.name for c in StatsDay.__table__.columns if c.name not in ("matter_code", "day"))
 _TOUCHED = "summary_touched"
@@ -81,8 +79,13 @@ class Facts:
 FACT_FIELDS = tuple(Facts.__dataclass_fields__)
 
 
+_EIGHT_HOURS = timedelta(hours=8)
+
+
 def beijing_day(moment: datetime | None) -> date | None:
-    return None if moment is None else moment.astimezone(BEIJING).date()
+    """The Beijing date of a stored (aware UTC) moment: UTC+8, as the SQL of the live queries counts it (no daylight
+    saving since 1991)."""
+    return None if moment is None else (moment + _EIGHT_HOURS).date()
 
 
 # Keys of a contribution: (table, key columns) -> count; StatsDay's are (matter, day, column).
@@ -191,7 +194,7 @@ def heat_counts(definition_id: int, model: Any, due_on: date | None, tasks: Iter
 
 
 def _heat_json(counts: dict[Key, int]) -> list[list[Any]]:
-    return [[*key, n] for key, n in sorted(counts.items(), key=lambda kv: repr(kv[0]))]
+    return [[*key, n] for key, n in sorted(counts.items())]
 
 
 def _heat_from_json(stored: Any) -> dict[Key, int]:
@@ -201,71 +204,74 @@ def _heat_from_json(stored: Any) -> dict[Key, int]:
 # ---------------------------------------------------------------- reading the cases as they are
 
 
-def _facts_query(ids: list[int] | None):
+def _facts_query(some: bool):
+    """Every case (``some``: those of the expanding parameter ``ids``) as ``Facts``, with its version's hash."""
+    ids = bindparam("ids", expanding=True)
     extensions = select(CaseExtension.case_id)
-    if ids is not None:
+    if some:
         extensions = extensions.where(CaseExtension.case_id.in_(ids))
     query = (select(Case.id, Case.matter_code, Case.definition_id, Case.created_at, Case.accepted_on, Case.status,
                     CaseClock.stopped_on, Case.due_on, Case.promised_due_on, Case.completed_at, Case.trips,
-                    Case.supplement_notices, Case.id.in_(extensions), CaseClock.working_days_used)
-             .select_from(Case).outerjoin(CaseClock, CaseClock.case_id == Case.id))
-    if ids is not None:
+                    Case.supplement_notices, Case.id.in_(extensions), CaseClock.working_days_used,
+                    ProcessDefinition.content_hash)
+             .select_from(Case).outerjoin(CaseClock, CaseClock.case_id == Case.id)
+             .outerjoin(ProcessDefinition, ProcessDefinition.id == Case.definition_id))
+    if some:
         query = query.where(Case.id.in_(ids))
     return query.order_by(Case.id)
 
 
-def _tasks_query(ids: list[int] | None):
+def _tasks_query(some: bool):
     query = (select(HumanTask.case_id, HumanTask.matter_code, HumanTask.spec_name, HumanTask.form, HumanTask.state,
                     HumanTask.created_at, HumanTask.completed_at)
              .where(HumanTask.state != "cancelled"))
-    if ids is not None:
-        query = query.where(HumanTask.case_id.in_(ids))
+    if some:
+        query = query.where(HumanTask.case_id.in_(bindparam("ids", expanding=True)))
     return query.order_by(HumanTask.case_id, HumanTask.created_at, HumanTask.id)
 
 
-def _live(connection: Connection, ids: list[int] | None) -> Iterator[tuple[Facts, list[TaskRow]]]:
-    """Every case (or those of ``ids``) with its task rows, in id order; task rows are read alongside."""
-    tasks = connection.execute(_tasks_query(ids).execution_options(yield_per=5000))
+# Built once (a command refreshes a case or two: building and keying the statements would cost more than running
+# them); "ids" is bound at execution.
+_QUERIES = {some: (_facts_query(some), _tasks_query(some)) for some in (False, True)}
+_STORED = select(StatsCaseFacts).where(StatsCaseFacts.case_id.in_(bindparam("ids", expanding=True)))
+
+
+def _live(connection: Connection, ids: list[int] | None) -> Iterator[tuple[Facts, str | None, list[TaskRow]]]:
+    """Every case (or those of ``ids``) with its version's content hash and its task rows, in id order."""
+    facts_query, tasks_query = _QUERIES[ids is not None]
+    params = {"ids": ids} if ids is not None else {}
+    if ids is None:
+        facts_query, tasks_query = (q.execution_options(yield_per=5000) for q in (facts_query, tasks_query))
+    tasks = connection.execute(tasks_query, params)
     pending = next(tasks, None)
-    for row in connection.execute(_facts_query(ids).execution_options(yield_per=5000)):
+    for row in connection.execute(facts_query, params):
         facts = Facts(*row[:12], bool(row[12]), row[13])
         mine: list[TaskRow] = []
         while pending is not None and pending[0] <= facts.case_id:
             if pending[0] == facts.case_id:
                 mine.append(TaskRow(*pending[1:]))
             pending = next(tasks, None)
-        yield facts, mine
+        yield facts, row[14], mine
 
 
-class _Models:
-    """The diagrams of deployed versions by id (``process_mining.model_of`` keeps them by content hash)."""
+def _model(connection: Connection, content_hash: str | None) -> Any:
+    """The diagram of a deployed version (``process_mining.model_of`` keeps them by content hash)."""
+    from services.process_mining import _MODELS, model_of
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.by_id: dict[int, Any] = {}
-
-    def __call__(self, definition_id: int) -> Any:
-        if definition_id not in self.by_id:
-            from services.process_mining import _MODELS, model_of
-
-            row = self.connection.execute(select(ProcessDefinition.content_hash)
-                                          .where(ProcessDefinition.id == definition_id)).first()
-            model = None
-            if row is not None:
-                model = _MODELS.get(row.content_hash)
-                if model is None:
-                    full = self.connection.execute(
-                        select(ProcessDefinition.process_id, ProcessDefinition.content_hash, ProcessDefinition.files)
-                        .where(ProcessDefinition.id == definition_id)).one()
-                    model = model_of(full)
-            self.by_id[definition_id] = model
-        return self.by_id[definition_id]
+    if content_hash is None:
+        return None
+    model = _MODELS.get(content_hash)
+    if model is None:
+        definition = connection.execute(
+            select(ProcessDefinition.process_id, ProcessDefinition.content_hash, ProcessDefinition.files)
+            .where(ProcessDefinition.content_hash == content_hash).limit(1)).one()
+        model = model_of(definition)
+    return model
 
 
-def contribution(facts: Facts, tasks: list[TaskRow], models: _Models) -> tuple[dict[str, Any], dict[Key, int]]:
-    """The case's facts row and everything it counts for."""
+def contribution(facts: Facts, model: Any, tasks: list[TaskRow]) -> tuple[dict[str, Any], dict[Key, int]]:
+    """The case's facts row and everything it counts for (``model``: its version's diagram)."""
     counts = day_counts(facts)
-    model = models(facts.definition_id)
     heat = heat_counts(facts.definition_id, model, facts.due_on, tasks) if model is not None else {}
     counts.update(heat)
     row = {name: getattr(facts, name) for name in FACT_FIELDS}
@@ -309,22 +315,36 @@ def _rows(delta: dict[Key, int]) -> dict[str, list[dict[str, Any]]]:
         if row is None:
             row = out[prefix][ident] = {**dict(zip(key_columns, ident, strict=True)), **dict.fromkeys(counted, 0)}
         row[column] += n
-    return {prefix: [rows[k] for k in sorted(rows, key=repr)] for prefix, rows in out.items()}
+    return {prefix: [rows[k] for k in sorted(rows)] for prefix, rows in out.items()}
 
 
-def _insert(connection: Connection, table: Any):
-    return (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(table)
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(connection: Connection, prefix: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE (SQLite and PostgreSQL): a count table's row gets the counts added; a facts
+    row is replaced. Built once per dialect."""
+    dialect = connection.dialect.name
+    if (dialect, prefix) not in _UPSERTS:
+        table = StatsCaseFacts.__table__ if prefix == "facts" else _TABLES[prefix][0]
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        if prefix == "facts":
+            stmt = stmt.on_conflict_do_update(index_elements=["case_id"],
+                                              set_={c.name: stmt.excluded[c.name] for c in table.columns
+                                                    if c.name != "case_id"})
+        else:
+            _, key_columns, counted = _TABLES[prefix]
+            stmt = stmt.on_conflict_do_update(index_elements=list(key_columns),
+                                              set_={c: table.c[c] + stmt.excluded[c] for c in counted})
+        _UPSERTS[(dialect, prefix)] = stmt
+    return _UPSERTS[(dialect, prefix)]
 
 
 def _add(connection: Connection, delta: dict[Key, int]) -> None:
     """Add the counts to the tables (insert, or add to the row there); keys in a fixed order, so two
     transactions adding to the same rows take their locks in the same order."""
     for prefix, rows in sorted(_rows(delta).items()):
-        table, key_columns, counted = _TABLES[prefix]
-        stmt = _insert(connection, table)
-        stmt = stmt.on_conflict_do_update(index_elements=list(key_columns),
-                                          set_={c: table.c[c] + stmt.excluded[c] for c in counted})
-        connection.execute(stmt, rows)
+        connection.execute(_upsert(connection, prefix), rows)
 
 
 def refresh(session: Session, case_ids: Iterable[int]) -> None:
@@ -334,15 +354,13 @@ def refresh(session: Session, case_ids: Iterable[int]) -> None:
         return
     session.flush()
     connection = session.connection()
-    models = _Models(connection)
     for start in range(0, len(ids), _BATCH):
         batch = ids[start:start + _BATCH]
-        stored = {row.case_id: row for row in connection.execute(
-            select(StatsCaseFacts).where(StatsCaseFacts.case_id.in_(batch)))}
+        stored = {row.case_id: row for row in connection.execute(_STORED, {"ids": batch})}
         delta: dict[Key, int] = defaultdict(int)
         upserts = []
-        for facts, tasks in _live(connection, batch):
-            row, counts = contribution(facts, tasks, models)
+        for facts, content_hash, tasks in _live(connection, batch):
+            row, counts = contribution(facts, _model(connection, content_hash), tasks)
             old = stored.pop(facts.case_id, None)
             if old is not None:
                 if all(getattr(old, k) == v for k, v in row.items()):
@@ -357,10 +375,7 @@ def refresh(session: Session, case_ids: Iterable[int]) -> None:
                 delta[key] -= n
             connection.execute(delete(StatsCaseFacts).where(StatsCaseFacts.case_id == old.case_id))
         if upserts:
-            stmt = _insert(connection, StatsCaseFacts.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["case_id"],
-                                              set_={k: stmt.excluded[k] for k in upserts[0] if k != "case_id"})
-            connection.execute(stmt, upserts)
+            connection.execute(_upsert(connection, "facts"), upserts)
         _add(connection, delta)
 
 
@@ -369,12 +384,11 @@ def rebuild(connection: Connection) -> int:
     number of cases."""
     for model in (StatsHeatDwell, StatsHeatStep, StatsHeat, StatsDayWorkingDays, StatsDay, StatsCaseFacts):
         connection.execute(delete(model))
-    models = _Models(connection)
     total: dict[Key, int] = defaultdict(int)
     batch: list[dict[str, Any]] = []
     cases = 0
-    for facts, tasks in _live(connection, None):
-        row, counts = contribution(facts, tasks, models)
+    for facts, content_hash, tasks in _live(connection, None):
+        row, counts = contribution(facts, _model(connection, content_hash), tasks)
         for key, n in counts.items():
             total[key] += n
         batch.append(row)
