@@ -380,8 +380,14 @@ def refresh(session: Session, case_ids: Iterable[int]) -> None:
 
 
 def rebuild(connection: Connection) -> int:
-    """Empty the summary and count every case again (the same ``contribution`` as ``refresh``). Returns the
-    number of cases."""
+    """Empty the summary and count every case again (the same ``contribution`` as ``refresh``), in the caller's
+    transaction. Returns the number of cases.
+
+    Commands running meanwhile wait: on PostgreSQL the facts table is locked first (a command's refresh reads it),
+    so a command either committed before and is counted here, or refreshes after this commits from these rows; on
+    SQLite writers take turns anyway."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE stats_case_facts IN ACCESS EXCLUSIVE MODE")
     for model in (StatsHeatDwell, StatsHeatStep, StatsHeat, StatsDayWorkingDays, StatsDay, StatsCaseFacts):
         connection.execute(delete(model))
     total: dict[Key, int] = defaultdict(int)
