@@ -462,24 +462,26 @@ def _summary_counts(session: Session, f: Filters, codes: list[str], today: date 
     on = as_of(f, today)
     connection = session.connection()
     period = _day_period(StatsDay.day, f)
-    in_period = and_(true(), *period)
-    by_day = [func.coalesce(func.sum(getattr(StatsDay, c)).filter(in_period), 0) for c in _PERIOD_COLUMNS]
-    up_to_on = [func.coalesce(func.sum(getattr(StatsDay, c)).filter(StatsDay.day <= on), 0)
-                for c in ("open_delta", "open_overdue_delta")]
-    where = [_summary_matters(StatsDay.matter_code, codes)]
-    if f.end:
-        where.append(StatsDay.day <= f.end)  # the day judged on is never after the period's end
-    late_after_on = func.coalesce(func.sum(StatsDay.late).filter(in_period, StatsDay.day > on), 0)
+    matters = _summary_matters(StatsDay.matter_code, codes)
+    # plain sums over a day range each (a FILTER per column would test the range once per column and row)
+    in_period = {code: [int(n) for n in sums] for code, *sums in connection.execute(
+        select(StatsDay.matter_code, *(func.sum(getattr(StatsDay, c)) for c in _PERIOD_COLUMNS))
+        .where(matters, *period).group_by(StatsDay.matter_code))}
+    up_to_on = {code: (int(is_open), int(overdue)) for code, is_open, overdue in connection.execute(
+        select(StatsDay.matter_code, func.sum(StatsDay.open_delta), func.sum(StatsDay.open_overdue_delta))
+        .where(matters, StatsDay.day <= on).group_by(StatsDay.matter_code))}
     counted: dict[str, tuple[dict, int]] = {}
-    missing = overlap = False
-    for code, *sums in connection.execute(select(StatsDay.matter_code, *by_day, *up_to_on, late_after_on)
-                                          .where(*where).group_by(StatsDay.matter_code)):
-        values = dict(zip((*_PERIOD_COLUMNS, "open", "open_overdue", "late_after_on"), map(int, sums), strict=True))
+    missing = False
+    for code in {*in_period, *up_to_on}:
+        values = dict(zip(_PERIOD_COLUMNS, in_period.get(code, [0] * len(_PERIOD_COLUMNS)), strict=True))
+        values["open"], values["open_overdue"] = up_to_on.get(code, (0, 0))
         counts = {m: values.get(m, 0) for m in MEASURES}
         counts["overdue"] = values["late"] + values["open_overdue"]
         counted[code] = (counts, values["trips"])
         missing = missing or values["days_missing"] > 0
-        overlap = overlap or values["late_after_on"] > 0
+    # concluded late after the day judged on: only when the period ends after it (or has no end)
+    overlap = (f.end is None or on < f.end) and bool(connection.execute(
+        select(func.coalesce(func.sum(StatsDay.late), 0)).where(matters, *period, StatsDay.day > on)).scalar_one())
     if overlap:
         # A case concluded late after the day judged on (a period that ends after today) was open and overdue on
         # it too: counted once. Read from the facts rows, never the common case.
