@@ -265,7 +265,10 @@ def _model(connection: Connection, content_hash: str | None) -> Any:
         definition = connection.execute(
             select(ProcessDefinition.process_id, ProcessDefinition.content_hash, ProcessDefinition.files)
             .where(ProcessDefinition.content_hash == content_hash).limit(1)).one()
-        model = model_of(definition)
+        try:
+            model = model_of(definition)
+        except Exception:  # no diagram to draw (the heatmap cannot be drawn either): no tallies, never a failed command
+            return None
     return model
 
 

@@ -195,3 +195,44 @@ def _rows_written_outside_the_commands(uow: UnitOfWork) -> None:
     with uow.reader() as r:
         assert summary.covers(r.session)
         assert st.dashboard(r.session, period, END) == served
+
+
+def test_the_summary_of_the_fixed_data_set_and_odd_rows(dataset):
+    """The hand-computed data set (supervisor_data.py: working days not stored, so computed apart) plus rows no
+    command writes — completed without a completion time, a clock stopped before the acceptance, no trips — counted
+    by a rebuild: the summary answers as the live queries do."""
+    from supervisor_data import at, d
+
+    uow, ids = dataset
+    with uow:
+        s = uow.session
+        template = s.get(Case, ids["A"])
+        for n, (status, accepted, stopped, due, completed, trips) in enumerate((
+                ("completed", "2018-05-02", "2018-05-20", "2018-05-10", None, 2),
+                ("active", "2018-05-10", "2018-05-08", "2018-05-09", None, None),
+                ("incident", "2018-06-01", None, "2018-06-05", None, 1)), start=1):
+            case = Case(reference=f"2018M07X{n:05d}", lookup_code="X", matter_code="m07",
+                        definition_id=template.definition_id, status=status, applicant_name=f"边角{n}",
+                        channel="window", delivery_mode="post", state="", serializer_version="t", trips=trips,
+                        accepted_on=d(accepted), due_on=d(due), created_by="test", created_at=at("2018-04-30"),
+                        updated_at=at("2018-04-30"), completed_at=at(completed) if completed else None)
+            s.add(case)
+            s.flush()
+            s.add(CaseClock(case_id=case.id, statutory_value=20, statutory_unit="working_days",
+                            excluded_kinds=[], stopped_on=d(stopped)))
+        uow.commit()
+    with uow:
+        summary.rebuild(uow.session.connection())
+        uow.commit()
+    with uow.reader() as r:
+        s = r.session
+        assert summary.covers(s)
+        for f in [*FILTERS, st.Filters(date(2018, 4, 1), date(2018, 6, 30))]:
+            for today in (date(2018, 12, 31), date(2018, 5, 15), date(2018, 4, 20)):
+                assert st.dashboard(s, f, today, use_summary=True) == st.dashboard(s, f, today, use_summary=False)
+                assert st.months(s, f, today, use_summary=True) == st.months(s, f, today, use_summary=False)
+                for measure in case_search.FACT_MEASURES:
+                    search = case_search.Search(measure=measure, period_from=f.start, period_to=f.end,
+                                                matter=f.matter, unit=f.unit)
+                    assert (case_search.search(s, search, today=today, use_summary=True)
+                            == case_search.search(s, search, today=today, use_summary=False))
