@@ -161,44 +161,51 @@ class TaskRow:
     completed_at: datetime | None
 
 
-def heat_counts(definition_id: int, model: Any, due_on: date | None, tasks: Iterable[TaskRow]) -> dict[Key, int]:
-    """What one case's task rows (not cancelled, in the order created) add to the heatmap tables: the rules of
-    ``services.process_mining.heatmap`` applied to one case."""
+def heat_tasks(matter_code: str, model: Any, tasks: Iterable[TaskRow]) -> list[list[Any]]:
+    """The case's task rows (not cancelled, in the order created) as the heatmap sees them: [element, done (0/1),
+    Beijing day created, day completed (None), and the row's matter when not the case's]; rows of no element of the
+    diagram left out. Stored with the facts row (``heat``): what the case counted for in the heatmap tables."""
     from services.process_mining import element_of
 
-    out: dict[Key, int] = defaultdict(int)
-    trails: dict[str, list[str]] = {}
+    out: list[list[Any]] = []
     for t in tasks:
         element = element_of(model, t.spec_name, t.form)
         if element is None:
             continue
-        m = t.matter_code
+        completed = beijing_day(t.completed_at)
+        entry = [element, int(t.state == "completed"), beijing_day(t.created_at).toordinal(),
+                 completed.toordinal() if completed else None]
+        if t.matter_code != matter_code:
+            entry.append(t.matter_code)
+        out.append(entry)
+    return out
+
+
+def heat_counts(matter_code: str, definition_id: int, due_on: date | None, tasks: list[list[Any]]
+                ) -> dict[Key, int]:
+    """What one case's tasks (``heat_tasks``) add to the heatmap tables: the rules of
+    ``services.process_mining.heatmap`` applied to one case."""
+    out: dict[Key, int] = defaultdict(int)
+    trails: dict[str, list[str]] = {}
+    due = due_on.toordinal() if due_on is not None else None
+    for element, done, created, completed, *other in tasks:
+        m = other[0] if other else matter_code
         trail = trails.setdefault(m, [])
         if not trail or trail[-1] != element:
             out[("s", m, definition_id, trail[-1] if trail else "", element)] += 1
             trail.append(element)
-        done = t.state == "completed"
-        created, completed = beijing_day(t.created_at), beijing_day(t.completed_at)
         if done and completed is not None:
             out[("h", m, definition_id, element, "passed", 0)] += 1
-            out[("x", m, definition_id, element, created.toordinal(), completed.toordinal())] += 1
-            if due_on is not None:
+            out[("x", m, definition_id, element, created, completed)] += 1
+            if due is not None:
                 out[("h", m, definition_id, element, "judged", 0)] += 1
-                if completed > due_on:
+                if completed > due:
                     out[("h", m, definition_id, element, "late", 0)] += 1
         else:
             out[("h", m, definition_id, element, "waiting", 0)] += 1
-            if due_on is not None and not done:  # judged against the day the heatmap is drawn
-                out[("h", m, definition_id, element, "waiting_due", due_on.toordinal())] += 1
+            if due is not None and not done:  # judged against the day the heatmap is drawn
+                out[("h", m, definition_id, element, "waiting_due", due)] += 1
     return dict(out)
-
-
-def _heat_json(counts: dict[Key, int]) -> list[list[Any]]:
-    return [[*key, n] for key, n in sorted(counts.items())]
-
-
-def _heat_from_json(stored: Any) -> dict[Key, int]:
-    return {tuple(entry[:-1]): entry[-1] for entry in stored or ()}
 
 
 # ---------------------------------------------------------------- reading the cases as they are
@@ -274,18 +281,16 @@ def _model(connection: Connection, content_hash: str | None) -> Any:
 
 def contribution(facts: Facts, model: Any, tasks: list[TaskRow]) -> tuple[dict[str, Any], dict[Key, int]]:
     """The case's facts row and everything it counts for (``model``: its version's diagram)."""
-    counts = day_counts(facts)
-    heat = heat_counts(facts.definition_id, model, facts.due_on, tasks) if model is not None else {}
-    counts.update(heat)
     row = {name: getattr(facts, name) for name in FACT_FIELDS}
-    row["heat"] = _heat_json(heat)
-    return row, counts
+    row["heat"] = heat_tasks(facts.matter_code, model, tasks) if model is not None else []
+    return row, _counted(row)
 
 
-def _stored(row: Any) -> dict[Key, int]:
-    """What a stored facts row counted for."""
-    counts = day_counts(Facts(*(getattr(row, name) for name in FACT_FIELDS)))
-    counts.update(_heat_from_json(row.heat))
+def _counted(row: Any) -> dict[Key, int]:
+    """What a facts row (stored, or just worked out) counts for: one function for both sides of a difference."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    counts = day_counts(Facts(*(get(name) for name in FACT_FIELDS)))
+    counts.update(heat_counts(get("matter_code"), get("definition_id"), get("due_on"), get("heat") or []))
     return counts
 
 
@@ -368,13 +373,13 @@ def refresh(session: Session, case_ids: Iterable[int]) -> None:
             if old is not None:
                 if all(getattr(old, k) == v for k, v in row.items()):
                     continue
-                for key, n in _stored(old).items():
+                for key, n in _counted(old).items():
                     delta[key] -= n
             for key, n in counts.items():
                 delta[key] += n
             upserts.append(row)
         for old in stored.values():  # a case that is no more
-            for key, n in _stored(old).items():
+            for key, n in _counted(old).items():
                 delta[key] -= n
             connection.execute(delete(StatsCaseFacts).where(StatsCaseFacts.case_id == old.case_id))
         if upserts:

@@ -720,10 +720,11 @@ class AuditCheckpoint(Base):
 
 class StatsCaseFacts(Base):
     """What the supervisors' measures and heatmap read of one case, as the summary last counted it: the columns of
-    ``cases`` and ``case_clocks`` the measures are written over (same names), whether it was extended, and its
-    contribution to the heatmap tables (``heat``). Written by the case commands in their transaction
-    (``services.summary``): the difference between this row and the case as it is now is what they add to the
-    daily tables. Also the narrow table the lists behind the dashboard's numbers are read from."""
+    ``cases`` and ``case_clocks`` the measures are written over (same names), whether it was extended, and its task
+    rows as the heatmap sees them (``heat``: element, done, days created and completed). Written by the case
+    commands in their transaction (``services.summary``): the difference between what this row counts for and what
+    the case as it is now counts for is what they add to the summary's tables. Also the narrow table some lists
+    behind the dashboard's numbers are read from."""
 
     __tablename__ = "stats_case_facts"
     __table_args__ = (
@@ -748,7 +749,7 @@ class StatsCaseFacts(Base):
     supplement_notices: Mapped[int | None] = mapped_column(Integer)
     extended: Mapped[bool] = mapped_column(Boolean)
     working_days_used: Mapped[int | None] = mapped_column(Integer)
-    heat: Mapped[list[list[Any]]] = mapped_column(JSON)  # services.summary: what it added to the heatmap tables
+    heat: Mapped[list[list[Any]]] = mapped_column(JSON)  # services.summary.heat_tasks
 
 
 class StatsDay(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0015_summary
 Revises: 0010_supervisor
-Create Date: 2026-12-02
+Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
