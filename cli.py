@@ -32,6 +32,16 @@ def register_commands(app: Flask) -> None:
         """Move attachments kept as data URLs (first version) into the file store."""
         _migrate_files()
 
+    @app.cli.command("rebuild-summary")
+    def rebuild_summary() -> None:
+        """Count the supervisors' summary again from every case (after rows were written outside the commands,
+        e.g. an import: until then the dashboard reads the live tables)."""
+        from services import summary
+
+        with current_app.extensions["runonce.engine"].begin() as connection:
+            cases = summary.rebuild(connection)
+        click.echo(f"督查汇总已重算 / supervisors' summary rebuilt: {cases} cases")
+
     def _seed_demo_cases() -> None:
         from services.demo_cases import seed_cases
 

@@ -4,9 +4,12 @@
 
 A bulk generator writes rows directly (no engine; seed-demo --cases drives the service layer and is far slower):
 cases of the eleven matters registered over 2018 with clocks, suspensions, task rows on the shipped diagrams' tasks
-and a hash-chained audit log (10 events per case: 1,000,000 for 100,000 cases). Then each query the pages run is
-timed (p50/p95 over the repeats), and — the baseline in the same run — timed again with the indexes they use
-dropped (migration 0010_supervisor's, the matter index and the due date's), the ratio printed.
+and a hash-chained audit log (10 events per case: 1,000,000 for 100,000 cases); then the supervisors' summary is
+counted from those rows by ``services.summary.rebuild`` (what migration 0015_summary runs; the commands keep it
+afterwards). Then each query the pages run is timed (p50/p95 over the repeats): as served (from the summary where
+the page reads it), and — the baselines in the same run — from the live tables (the queries the summary replaces,
+which remain the definition), then those again with the indexes they use dropped (migration 0010_supervisor's,
+the matter index and the due date's), the ratios printed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkingDayCalendar
-from services import audit_verification, case_search, clock, process_mining
+from services import audit_verification, case_search, clock, process_mining, summary
 from services import statistics as measures
 from services.actors import Actor
 from services.clock import BEIJING
@@ -176,27 +179,31 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return stats.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
 
 
-def queries(session: Session) -> dict[str, Callable[[], object]]:
+def queries(session: Session, use_summary: bool | None = None) -> dict[str, Callable[[], object]]:
+    """The pages' own functions; ``use_summary`` None: as served (the summary where it counts every case), False:
+    the live queries. Nothing is kept between calls: each one runs its SQL."""
     year = measures.Filters(date(2018, 1, 1), date(2018, 12, 31))
     quarter = measures.Filters(date(2018, 4, 1), date(2018, 6, 30))
     m01 = process_mining.today_version(session, "m01", None)
+    today = date(2018, 12, 31)
+    use = use_summary
     return {
-        "dashboard JSON, 2018": lambda: (measures.dashboard(session, year, date(2018, 12, 31)),
-                                         measures.months(session, year, date(2018, 12, 31))),
+        "dashboard JSON, 2018": lambda: (measures.dashboard(session, year, today, use_summary=use),
+                                         measures.months(session, year, today, use_summary=use)),
         "dashboard JSON, Q2, one unit": lambda: measures.dashboard(
-            session, measures.Filters(quarter.start, quarter.end, unit="nuclear_safety"), date(2018, 12, 31)),
+            session, measures.Filters(quarter.start, quarter.end, unit="nuclear_safety"), today, use_summary=use),
         "case search p1: matter+status": lambda: case_search.search(
-            session, case_search.Search(matter="m07", status="active"), today=date(2018, 12, 31)),
+            session, case_search.Search(matter="m07", status="active"), today=today, use_summary=use),
         "case search p1: accepted Q2": lambda: case_search.search(
-            session, case_search.Search(accepted_from=quarter.start, accepted_to=quarter.end),
-            today=date(2018, 12, 31)),
+            session, case_search.Search(accepted_from=quarter.start, accepted_to=quarter.end), today=today,
+            use_summary=use),
         "case search p1: overdue (list)": lambda: case_search.search(
             session, case_search.Search(measure="overdue", period_from=quarter.start, period_to=quarter.end),
-            today=date(2018, 12, 31)),
+            today=today, use_summary=use),
         "case search p1: reference": lambda: case_search.search(
-            session, case_search.Search(reference="2018M01000100"), today=date(2018, 12, 31)),
-        "heatmap data m01": lambda: process_mining.heatmap(session, "m01", m01,
-                                                           datetime(2018, 12, 31, tzinfo=UTC)),
+            session, case_search.Search(reference="2018M01000100"), today=today, use_summary=use),
+        "heatmap data m01": lambda: process_mining.heatmap(session, "m01", m01, datetime(2018, 12, 31, tzinfo=UTC),
+                                                           use_summary=use),
     }
 
 
@@ -228,17 +235,30 @@ def main() -> None:
     started = time.perf_counter()
     with factory() as session:
         counts = fill(session, args.cases, args.events_per_case)
+        session.commit()
+    filled = time.perf_counter() - started
+    with engine.begin() as connection:
+        summary.rebuild(connection)
+    with factory() as session:
         session.execute(text("ANALYZE"))
         session.commit()
     print(f"filled {counts['cases']:,} cases, {counts['tasks']:,} task rows, {counts['events']:,} audit events in "
-          f"{time.perf_counter() - started:.0f} s; database {path.stat().st_size / 1e6:.0f} MB")
+          f"{filled:.0f} s, the summary counted in {time.perf_counter() - started - filled:.0f} s; database "
+          f"{path.stat().st_size / 1e6:.0f} MB")
 
     results: dict[str, tuple[float, float]] = {}
+    live: dict[str, tuple[float, float]] = {}
     with factory() as session:
-        print(f"\n{'query':<34}{'p50 ms':>9}{'p95 ms':>9}")
+        assert summary.covers(session)
+        print(f"\n{'query (as served)':<34}{'p50 ms':>9}{'p95 ms':>9}")
         for label, fn in queries(session).items():
             results[label] = timed(fn, args.repeats)
             print(f"{label:<34}{results[label][0]:>9.1f}{results[label][1]:>9.1f}")
+        print(f"\nthe live queries (no summary){'':<5}{'p50 ms':>9}{'p95 ms':>9}{'live/served':>13}")
+        for label, fn in queries(session, use_summary=False).items():
+            live[label] = timed(fn, args.repeats)
+            print(f"{label:<34}{live[label][0]:>9.1f}{live[label][1]:>9.1f}"
+                  f"{live[label][0] / results[label][0]:>12.1f}x")
         size, peak, seconds = xes_memory(session, "m01")
         print(f"XES export m01: {size / 1e6:.1f} MB streamed in {seconds:.1f} s, peak Python memory "
               f"{peak / 1e6:.1f} MB ({peak / size:.1%} of the file)")
@@ -263,10 +283,10 @@ def main() -> None:
             session.execute(text(f"DROP INDEX IF EXISTS {name}"))
         session.execute(text("ANALYZE"))
         session.commit()
-        print(f"\nwithout the indexes{'':<15}{'p50 ms':>9}{'p95 ms':>9}{'indexed/none':>14}")
-        for label, fn in queries(session).items():
+        print(f"\nthe live queries, no indexes{'':<6}{'p50 ms':>9}{'p95 ms':>9}{'none/live':>13}")
+        for label, fn in queries(session, use_summary=False).items():
             p50, p95 = timed(fn, max(3, args.repeats // 4))
-            print(f"{label:<34}{p50:>9.1f}{p95:>9.1f}{p50 / results[label][0]:>13.1f}x")
+            print(f"{label:<34}{p50:>9.1f}{p95:>9.1f}{p50 / live[label][0]:>12.1f}x")
         for sql in INDEXES.values():
             session.execute(text(sql))
         session.commit()

@@ -41,6 +41,7 @@ from services import (
     files,
     lanes,
     materials,
+    summary,
     trips,
     webhooks,
 )
@@ -162,6 +163,7 @@ def _guarded_update(session: Session, case: Case, seen_version: int, values: dic
     for key, value in values.items():
         # Already written: record as the loaded value so the ORM does not write the state a second time.
         set_committed_value(case, key, value)
+    summary.touch(session, case.id)  # the supervisors' summary follows before the commit
     return seen_version + 1
 
 
@@ -350,6 +352,7 @@ def register_case(
         )
         session.add(case)
         session.flush()
+        summary.touch(session, case.id)
         case.reference = f"{utcnow():%Y}{matter_code.upper()}{case.id:06d}"
         session.flush()
         files.attach(session, [r.file_id for r in received or () if r.file_id], case.id, owner_token)
@@ -664,6 +667,7 @@ def withdraw_case(uow: UnitOfWork, case_id: int, reason: str, actor: Actor) -> N
         if result.rowcount != 1:
             raise Conflict(N_("This case was changed by someone else in the meantime. "
                               "Reload the page to see the current state; nothing was saved."))
+        summary.touch(session, case_id)
         session.execute(
             update(HumanTask).where(HumanTask.case_id == case_id, HumanTask.state == "ready")
             .values(state="cancelled", completed_at=utcnow()).execution_options(synchronize_session=False)

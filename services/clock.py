@@ -46,7 +46,7 @@ from engine.calendar import DEFAULT_NOTICE_DIR, UncoveredYear, WorkingDayCalenda
 from engine.deadlines import ClockState, Extension, Limit, Suspension, compute_due, working_days_left
 from engine.steps import WorkflowFacts
 from engine.steps import workflow_facts as engine_workflow_facts
-from services import access, audit_log
+from services import access, audit_log, summary
 from services.actors import Actor
 from services.errors import N_, Conflict, Forbidden, InvalidInput, NotFound
 from services.uow import UnitOfWork
@@ -552,6 +552,7 @@ def _store(session: Session, case: Case, seen_version: int, bump: bool) -> bool:
         return False
     for key, value in values.items():
         set_committed_value(case, key, value)
+    summary.touch(session, case.id)
     return True
 
 

@@ -182,19 +182,65 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+@dataclass
+class _Tallies:
+    """What the heatmap is drawn from: task rows per element passed / waiting / judged against the due date / late,
+    passed rows per distinct (created day, completed day), and how many cases went from one element to the next
+    (None: the case's first element)."""
+
+    passed: Counter[str] = field(default_factory=Counter)
+    waiting: Counter[str] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
+    judged: Counter[str] = field(default_factory=Counter)
+    # dwell counted per distinct (start day, end day): one calendar look-up per pair, not per task
+    dwell_pairs: dict[str, Counter[tuple[Any, Any]]] = field(default_factory=lambda: defaultdict(Counter))
+    steps: Counter[tuple[str | None, str]] = field(default_factory=Counter)
+
+
 def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
-            now: datetime | None = None) -> dict[str, Any]:
+            now: datetime | None = None, use_summary: bool | None = None) -> dict[str, Any]:
+    """The heatmap's data. From the summary tables when they count every case (``use_summary`` None), else (or
+    when False) from the task rows: the same data."""
+    from services import summary
+
     now = now or clock.now()
     model = model_of(definition)
-    calendar = clock.calendar(session)
-    passed: Counter[str] = Counter()
-    waiting: Counter[str] = Counter()
-    late: Counter[str] = Counter()
-    judged: Counter[str] = Counter()
-    # dwell counted per distinct (start day, end day): one calendar look-up per pair, not per task
-    dwell_pairs: dict[str, Counter[tuple[Any, Any]]] = defaultdict(Counter)
-    taken: Counter[str] = Counter()
-    paths: dict[tuple[str | None, str], list[str]] = {}
+    today = clock.beijing_date(now)
+    if summary.covers(session) if use_summary is None else use_summary:
+        tallies = _summary_tallies(session, matter_code, definition.id, today)
+    else:
+        tallies = _live_tallies(session, matter_code, definition.id, model, today)
+    return _drawn(session, matter_code, definition, model, tallies)
+
+
+def _summary_tallies(session: Session, matter_code: str, definition_id: int, today: date) -> _Tallies:
+    from storage.models import StatsHeat, StatsHeatDwell, StatsHeatStep
+
+    out = _Tallies()
+    connection = session.connection()
+    key = (StatsHeat.matter_code == matter_code, StatsHeat.definition_id == definition_id)
+    for element, kind, value, n in connection.execute(
+            select(StatsHeat.element, StatsHeat.kind, StatsHeat.value, StatsHeat.n).where(*key)):
+        if kind == "waiting_due":  # a waiting task is late when its case's due date is before today
+            out.judged[element] += n
+            out.late[element] += n if value < today.toordinal() else 0
+        else:
+            getattr(out, kind)[element] += n
+    for previous, element, n in connection.execute(
+            select(StatsHeatStep.previous, StatsHeatStep.element, StatsHeatStep.n)
+            .where(StatsHeatStep.matter_code == matter_code, StatsHeatStep.definition_id == definition_id)):
+        if n:
+            out.steps[(previous or None, element)] += n
+    for element, created, completed, n in connection.execute(
+            select(StatsHeatDwell.element, StatsHeatDwell.created_day, StatsHeatDwell.completed_day, StatsHeatDwell.n)
+            .where(StatsHeatDwell.matter_code == matter_code, StatsHeatDwell.definition_id == definition_id)):
+        if n:
+            out.dwell_pairs[element][(date.fromordinal(created), date.fromordinal(completed))] += n
+    return out
+
+
+def _live_tallies(session: Session, matter_code: str, definition_id: int, model: Model, today: date) -> _Tallies:
+    out = _Tallies()
     # Per row only two counts: of the row's (element, done, days, lateness) and, per case, of its trail of
     # elements; everything else is worked out once per distinct value after the scan (tens of thousands of rows
     # become a few thousand tallies and a few dozen distinct trails).
@@ -202,9 +248,8 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
     trails: Counter[tuple[str, ...]] = Counter()
     elements_of: dict[tuple[str, str | None], str | None] = {}
     current_case, trail = None, []
-    today = clock.beijing_date(now)
     for case_id, spec_name, form, done, created_day, completed_day, is_late in _task_rows(
-            session, matter_code, definition.id, today):
+            session, matter_code, definition_id, today):
         key = (spec_name, form)
         if key not in elements_of:
             elements_of[key] = element_of(model, spec_name, form)
@@ -224,37 +269,43 @@ def heatmap(session: Session, matter_code: str, definition: ProcessDefinition,
         trails[tuple(trail)] += 1
     for (element, finished, created_day, completed_day, is_late), count in tally.items():
         if finished:
-            passed[element] += count
-            dwell_pairs[element][(created_day, completed_day)] += count
+            out.passed[element] += count
+            out.dwell_pairs[element][(_as_date(created_day), _as_date(completed_day))] += count
         else:
-            waiting[element] += count
+            out.waiting[element] += count
         if is_late is not None:
-            judged[element] += count
-            late[element] += count if is_late else 0
+            out.judged[element] += count
+            out.late[element] += count if is_late else 0
     for elements, count in trails.items():
         previous: str | None = None
         for element in elements:
-            step = (previous, element)
-            if step not in paths:
-                paths[step] = _path(model, previous, element)
-            for flow in paths[step]:
-                taken[flow] += count
+            out.steps[(previous, element)] += count
             previous = element
-    cases = sum(trails.values())
+    return out
+
+
+def _drawn(session: Session, matter_code: str, definition: ProcessDefinition, model: Model,
+           t: _Tallies) -> dict[str, Any]:
+    calendar = clock.calendar(session)
+    taken: Counter[str] = Counter()
+    for (previous, element), count in t.steps.items():
+        for flow in _path(model, previous, element):
+            taken[flow] += count
+    cases = sum(count for (previous, _), count in t.steps.items() if previous is None)
     dwell: dict[str, list[int]] = defaultdict(list)
-    for element, pairs in dwell_pairs.items():
+    for element, pairs in t.dwell_pairs.items():
         for (start, end), count in pairs.items():
             try:
-                dwell[element].extend([calendar.working_days_between(_as_date(start), _as_date(end))] * count)
+                dwell[element].extend([calendar.working_days_between(start, end)] * count)
             except Exception:  # a year without holiday data: left out, never guessed
                 continue
     elements = {}
-    for element in set(passed) | set(waiting):
+    for element in {e for e, n in t.passed.items() if n} | {e for e, n in t.waiting.items() if n}:
         elements[element] = {
             "name": model.nodes.get(element, ("", element))[1],
-            "passed": passed[element], "waiting": waiting[element],
+            "passed": t.passed[element], "waiting": t.waiting[element],
             "median": _quantile(dwell[element], 0.5), "p90": _quantile(dwell[element], 0.9),
-            "overdue_share": round(late[element] / judged[element], 4) if judged[element] else None,
+            "overdue_share": round(t.late[element] / t.judged[element], 4) if t.judged[element] else None,
         }
     return {"matter": matter_code, "version": definition.version, "definition_id": definition.id, "cases": cases,
             "elements": elements, "flows": dict(taken),

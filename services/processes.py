@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import runtime
-from services import audit_log, clock, files
+from services import audit_log, clock, files, summary
 from services.actors import Actor
 from services.cases import Registration, _apply_step, start_step
 from services.errors import N_, NotFound
@@ -78,6 +78,7 @@ def start_process(
         )
         session.add(case)
         session.flush()
+        summary.touch(session, case.id)
         case.reference = f"{clock.now().astimezone(clock.BEIJING):%Y}{code.upper()}{case.id:06d}"
         files.attach(session, file_ids or (), case.id, owner_token)
         if outcome.state is None:

@@ -44,7 +44,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from services import clock
-from storage.models import Case, CaseClock, CaseExtension, CaseSuspension
+from services import summary as kept
+from storage.models import (
+    Case,
+    CaseClock,
+    CaseExtension,
+    CaseSuspension,
+    StatsCaseFacts,
+    StatsDay,
+    StatsDayWorkingDays,
+)
 
 MEASURES = ("registered", "accepted", "concluded", "timed", "on_time", "late", "promised", "early", "open",
             "open_overdue", "overdue", "finished", "run_once", "zero_trip", "multi_trip", "supplement",
@@ -163,27 +172,53 @@ class Facts:
     extended: Any  # has at least one extension
 
 
-def facts(f: Filters, today: date | None = None) -> Facts:
+@dataclass(frozen=True)
+class Source:
+    """The columns the facts are written over: the live tables (``cases`` outer-joined with ``case_clocks``) or the
+    summary's copy of them, one row per case with the same names (``stats_case_facts``, kept by the commands)."""
+
+    id: Any
+    matter_code: Any
+    created_at: Any
+    accepted_on: Any
+    status: Any
+    stopped_on: Any
+    due_on: Any
+    promised_due_on: Any
+    completed_at: Any
+    trips: Any
+    supplement_notices: Any
+    extended: Any
+
+
+LIVE = Source(Case.id, Case.matter_code, Case.created_at, Case.accepted_on, Case.status, CaseClock.stopped_on,
+              Case.due_on, Case.promised_due_on, Case.completed_at, Case.trips, Case.supplement_notices,
+              # an uncorrelated IN: the extended cases are read once, not probed by a subquery per row
+              Case.id.in_(select(CaseExtension.case_id)))
+SUMMARY = Source(*(getattr(StatsCaseFacts, "case_id" if name == "id" else name)
+                   for name in Source.__dataclass_fields__))
+
+
+def facts(f: Filters, today: date | None = None, src: Source = LIVE) -> Facts:
     on = as_of(f, today)
-    stopped = CaseClock.stopped_on
-    not_withdrawn = Case.status != "withdrawn"
+    stopped = src.stopped_on
+    not_withdrawn = src.status != "withdrawn"
     return Facts(
-        registered=and_(true(), *moment_between(Case.created_at, f.start, f.end)),
-        accepted=and_(Case.accepted_on.is_not(None), *between(Case.accepted_on, f.start, f.end)),
-        concluded=and_(Case.accepted_on.is_not(None), not_withdrawn, stopped.is_not(None),
+        registered=and_(true(), *moment_between(src.created_at, f.start, f.end)),
+        accepted=and_(src.accepted_on.is_not(None), *between(src.accepted_on, f.start, f.end)),
+        concluded=and_(src.accepted_on.is_not(None), not_withdrawn, stopped.is_not(None),
                        *between(stopped, f.start, f.end)),
-        has_due=Case.due_on.is_not(None),
-        in_time=stopped <= Case.due_on,
-        has_promised=Case.promised_due_on.is_not(None),
-        by_promise=stopped <= Case.promised_due_on,
-        open=and_(Case.accepted_on.is_not(None), Case.accepted_on <= on, not_withdrawn,
+        has_due=src.due_on.is_not(None),
+        in_time=stopped <= src.due_on,
+        has_promised=src.promised_due_on.is_not(None),
+        by_promise=stopped <= src.promised_due_on,
+        open=and_(src.accepted_on.is_not(None), src.accepted_on <= on, not_withdrawn,
                   or_(stopped.is_(None), stopped > on)),
-        past_due=Case.due_on < on,
-        finished=and_(Case.status == "completed", *moment_between(Case.completed_at, f.start, f.end)),
-        trips=Case.trips,
-        notices=func.coalesce(Case.supplement_notices, 0),
-        # an uncorrelated IN: the extended cases are read once, not probed by a subquery per row
-        extended=Case.id.in_(select(CaseExtension.case_id)),
+        past_due=src.due_on < on,
+        finished=and_(src.status == "completed", *moment_between(src.completed_at, f.start, f.end)),
+        trips=src.trips,
+        notices=func.coalesce(src.supplement_notices, 0),
+        extended=src.extended,
     )
 
 
@@ -218,18 +253,21 @@ _RULES: dict[str, Any] = {
 assert set(_RULES) == set(MEASURES)
 
 
-def population(name: str, f: Filters, today: date | None = None) -> ColumnElement[bool]:
-    """The criteria of one measure (over ``cases`` outer-joined with ``case_clocks``), without the matter filter."""
+def population(name: str, f: Filters, today: date | None = None, src: Source = LIVE) -> ColumnElement[bool]:
+    """The criteria of one measure (over ``cases`` outer-joined with ``case_clocks``, or over ``stats_case_facts``),
+    without the matter filter."""
     if name not in _RULES:
         raise KeyError(name)
-    rule = _RULES[name](facts(f, today))
+    rule = _RULES[name](facts(f, today, src))
     if name in ("overdue", "late", "open_overdue"):
         # Implied by the rule, stated on ``cases`` alone so that the rows that cannot match are dropped before the
         # look-up of their clock (the rule's OR spans both tables): accepted, not withdrawn, a due date before
         # the period's end (late: due < stopped <= end; open and overdue: due < the day judged on <= end).
-        bounds = [Case.accepted_on.is_not(None), Case.status != "withdrawn", Case.due_on.is_not(None)]
+        bounds = [src.accepted_on.is_not(None), src.status != "withdrawn", src.due_on.is_not(None)]
         if f.end:
-            bounds.append(Case.due_on < f.end)
+            bounds.append(src.due_on < f.end)
+        if src is SUMMARY:  # also implied (stopped after the due date, or not stopped): the partial index's rows
+            bounds.append(or_(src.stopped_on.is_(None), src.stopped_on > src.due_on))
         rule = and_(*bounds, rule)
     return rule
 
@@ -259,8 +297,22 @@ def percentile(values: list[int], share: float) -> int | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
+def histogram_percentile(counts: Counter[int], share: float) -> int | None:
+    """``percentile`` of the values counted in ``counts`` (value -> how many times)."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = max(0, math.ceil(share * total) - 1)  # 0-based position in the sorted values
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen > rank:
+            return value
+    return None  # not reached
+
+
 def _days_not_stored(session: Session, f: Filters, codes: list[str], today: date | None,
-                     out: dict[str, list[int]]) -> None:
+                     out: dict[str, Counter[int]]) -> None:
     """Working days used by concluded cases whose clock stopped before the value was stored, computed here and
     added by matter to ``out`` (per distinct pair of days; the ones with suspension windows one by one)."""
     connection = session.connection()
@@ -278,7 +330,7 @@ def _days_not_stored(session: Session, f: Filters, codes: list[str], today: date
 
     def add(code: str, accepted_on: date, stopped_on: date, stops: list, times: int = 1) -> None:
         try:
-            out[code].extend([working_days_used(calendar, accepted_on, stopped_on, stops)] * times)
+            out[code][working_days_used(calendar, accepted_on, stopped_on, stops)] += times
         except Exception:  # a year without holiday data: the case is left out rather than guessed
             return
 
@@ -307,12 +359,13 @@ class Row:
     unit: str | None
     counts: dict[str, int]
     trips: int
-    days: list[int]
+    days: Counter[int]  # working days used -> concluded cases
     statutory: str | None = None
     promised: str | None = None
 
     def rates(self) -> dict[str, float | None]:
         c = self.counts
+        n_days = sum(self.days.values())
 
         def share(num: str, den: str) -> float | None:
             return round(c[num] / c[den], 4) if c[den] else None
@@ -324,8 +377,8 @@ class Row:
             "run_once_share": share("run_once", "finished"),
             "zero_trip_share": share("zero_trip", "finished"),
             "trips_per_case": round(self.trips / c["finished"], 2) if c["finished"] else None,
-            "days_avg": round(sum(self.days) / len(self.days), 1) if self.days else None,
-            "days_p90": percentile(self.days, 0.9),
+            "days_avg": round(sum(v * n for v, n in self.days.items()) / n_days, 1) if n_days else None,
+            "days_p90": histogram_percentile(self.days, 0.9),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -343,7 +396,7 @@ def _limit_text(limit: Any) -> str | None:
 
 
 def _counts(session: Session, f: Filters, codes: list[str], today: date | None
-            ) -> tuple[dict[str, tuple[dict, int]], dict[str, list[int]]]:
+            ) -> tuple[dict[str, tuple[dict, int]], dict[str, Counter[int]]]:
     """Every measure's count, the trips and the working days used, by matter, in one pass over the cases.
 
     An inner query works out each case's facts once (``Facts``); OFFSET 0 keeps it a separate step (SQLite and
@@ -363,7 +416,7 @@ def _counts(session: Session, f: Filters, codes: list[str], today: date | None
     columns.append(func.coalesce(func.sum(by_row.trips).filter(by_row.finished), 0))
     rows = session.connection().execute(select(*columns).group_by(row.c.matter, literal_column(used.name)))
     counted: dict[str, tuple[dict, int]] = {}
-    days: dict[str, list[int]] = defaultdict(list)
+    days: dict[str, Counter[int]] = defaultdict(Counter)
     stored: Counter[str] = Counter()
     for code, value, in_group, *measures, trips in rows:
         counts, total_trips = counted.get(code, (_empty(), 0))
@@ -371,11 +424,100 @@ def _counts(session: Session, f: Filters, codes: list[str], today: date | None
             counts[m] += n
         counted[code] = (counts, total_trips + int(trips))
         if value is not None:
-            days[code].extend([value] * in_group)
+            days[code][value] += in_group
             stored[code] += in_group
     if any(counts["concluded"] > stored[code] for code, (counts, _) in counted.items()):
         _days_not_stored(session, f, codes, today, days)
     return counted, days
+
+
+# ---------------------------------------------------------------- the same, added up from the summary
+
+
+_PERIOD_COLUMNS = ("registered", "supplement", "second_notice", "accepted", "extended", "concluded", "timed",
+                   "on_time", "late", "promised", "early", "days_missing", "finished", "run_once", "zero_trip",
+                   "multi_trip", "trips")
+
+
+def _summary_matters(column: Any, codes: list[str]) -> ColumnElement[bool]:
+    """The matter filter of ``in_matters`` on a summary table: none when every matter is wanted (so, like the live
+    queries, cases of codes outside the catalog are in the months then)."""
+    if set(codes) >= {m.code for m in clock.catalog().matters}:
+        return true()
+    return column.in_(codes)
+
+
+def _day_period(column: Any, f: Filters) -> list[ColumnElement[bool]]:
+    """A period over a summary day; a bounded period never holds the "no date" day (live: NULL is in no range)."""
+    out = between(column, f.start, f.end)
+    if out:
+        out.append(column > kept.NO_DAY)
+    return out
+
+
+def _summary_counts(session: Session, f: Filters, codes: list[str], today: date | None, with_days: bool = True
+                    ) -> tuple[dict[str, tuple[dict, int]], dict[str, Counter[int]]]:
+    """``_counts`` from the summary tables: each measure's daily counts over the period; open (and overdue) cases
+    as the sum of their +1/-1 days up to the day judged on; the working days used from their daily histogram."""
+    on = as_of(f, today)
+    connection = session.connection()
+    period = _day_period(StatsDay.day, f)
+    matters = _summary_matters(StatsDay.matter_code, codes)
+    # plain sums over a day range each (a FILTER per column would test the range once per column and row)
+    in_period = {code: [int(n) for n in sums] for code, *sums in connection.execute(
+        select(StatsDay.matter_code, *(func.sum(getattr(StatsDay, c)) for c in _PERIOD_COLUMNS))
+        .where(matters, *period).group_by(StatsDay.matter_code))}
+    up_to_on = {code: (int(is_open), int(overdue)) for code, is_open, overdue in connection.execute(
+        select(StatsDay.matter_code, func.sum(StatsDay.open_delta), func.sum(StatsDay.open_overdue_delta))
+        .where(matters, StatsDay.day <= on).group_by(StatsDay.matter_code))}
+    counted: dict[str, tuple[dict, int]] = {}
+    missing = False
+    for code in {*in_period, *up_to_on}:
+        values = dict(zip(_PERIOD_COLUMNS, in_period.get(code, [0] * len(_PERIOD_COLUMNS)), strict=True))
+        values["open"], values["open_overdue"] = up_to_on.get(code, (0, 0))
+        counts = {m: values.get(m, 0) for m in MEASURES}
+        counts["overdue"] = values["late"] + values["open_overdue"]
+        counted[code] = (counts, values["trips"])
+        missing = missing or values["days_missing"] > 0
+    # concluded late after the day judged on: only when the period ends after it (or has no end)
+    overlap = (f.end is None or on < f.end) and bool(connection.execute(
+        select(func.coalesce(func.sum(StatsDay.late), 0)).where(matters, *period, StatsDay.day > on)).scalar_one())
+    if overlap:
+        # A case concluded late after the day judged on (a period that ends after today) was open and overdue on
+        # it too: counted once. Read from the facts rows, never the common case.
+        b = facts(f, today, SUMMARY)
+        for code, both in connection.execute(
+                select(StatsCaseFacts.matter_code, func.count())
+                .where(_summary_matters(StatsCaseFacts.matter_code, codes), StatsCaseFacts.stopped_on > on,
+                       _late(b), _open_overdue(b)).group_by(StatsCaseFacts.matter_code)):
+            counted[code][0]["overdue"] -= both
+    days: dict[str, Counter[int]] = defaultdict(Counter)
+    if not with_days:
+        return counted, days
+    for code, used, n in connection.execute(
+            select(StatsDayWorkingDays.matter_code, StatsDayWorkingDays.working_days,
+                   func.sum(StatsDayWorkingDays.cases))
+            .where(_summary_matters(StatsDayWorkingDays.matter_code, codes),
+                   *_day_period(StatsDayWorkingDays.day, f))
+            .group_by(StatsDayWorkingDays.matter_code, StatsDayWorkingDays.working_days)):
+        if n:
+            days[code][used] += int(n)
+    if missing:
+        _days_not_stored(session, f, codes, today, days)
+    return counted, days
+
+
+def summary_total(session: Session, name: str, f: Filters, today: date | None = None) -> int:
+    """How many cases a measure counts, from the summary (the dashboard's number; the case list behind it counts
+    the same rows): in the matters of ``f`` when it names a matter or unit, else in every matter code."""
+    codes = matter_codes(session, f)
+    counted, _ = _summary_counts(session, f, codes, today, with_days=False)
+    wanted = set(codes) if (f.matter or f.unit) else set(counted)
+    return sum(counts[name] for code, (counts, _) in counted.items() if code in wanted)
+
+
+def _use_summary(session: Session, use: bool | None) -> bool:
+    return kept.covers(session) if use is None else use
 
 
 def _empty() -> dict[str, int]:
@@ -387,14 +529,21 @@ def _merge(rows: list[Row], key: str, label: str, label_en: str, unit: str | Non
     for row in rows:
         for m in MEASURES:
             counts[m] += row.counts[m]
-    return Row(key, label, label_en, unit, counts, sum(r.trips for r in rows), [d for r in rows for d in r.days])
+    days: Counter[int] = Counter()
+    for row in rows:
+        days.update(row.days)
+    return Row(key, label, label_en, unit, counts, sum(r.trips for r in rows), days)
 
 
-def dashboard(session: Session, f: Filters, today: date | None = None) -> dict[str, Any]:
-    """Everything the dashboard shows, as plain data (the JSON endpoints and the exports serve it)."""
+def dashboard(session: Session, f: Filters, today: date | None = None, use_summary: bool | None = None
+              ) -> dict[str, Any]:
+    """Everything the dashboard shows, as plain data (the JSON endpoints and the exports serve it). From the
+    summary tables when they count every case (``use_summary`` None), else (or when False) from the live tables:
+    the same numbers."""
     cat = clock.catalog()
     codes = matter_codes(session, f)
-    counted, days = _counts(session, f, codes, today)
+    count = _summary_counts if _use_summary(session, use_summary) else _counts
+    counted, days = count(session, f, codes, today)
     units = {u.code: u for u in cat.units}
     matters: list[Row] = []
     for matter in cat.matters:
@@ -403,7 +552,7 @@ def dashboard(session: Session, f: Filters, today: date | None = None) -> dict[s
         counts, trips = counted.get(matter.code, (_empty(), 0))
         unit = clock.handling_unit(session, matter.code)
         matters.append(Row(matter.code, f"{matter.number}. {matter.name_zh}", f"{matter.number}. {matter.name_en}",
-                           unit, counts, trips, days.get(matter.code, []),
+                           unit, counts, trips, days.get(matter.code, Counter()),
                            _limit_text(matter.statutory_limit), _limit_text(matter.promised_limit)))
     by_unit: dict[str, list[Row]] = defaultdict(list)
     for row in matters:
@@ -431,14 +580,19 @@ def month_of(session: Session, column: Any, moment: bool = False) -> Any:
     return func.substr(column, 1, 7)  # SQLite keeps a date as its ISO text
 
 
-def months(session: Session, f: Filters, today: date | None = None) -> list[dict[str, Any]]:
+def months(session: Session, f: Filters, today: date | None = None, use_summary: bool | None = None
+           ) -> list[dict[str, Any]]:
     """Month by month: accepted, concluded, concluded on time and the on-time rate; finished and run-once.
 
-    One pass: each case is grouped by the month it was accepted in, concluded in and finished in (NULL where it is
-    not in that measure's population), a few hundred groups at most, added up here."""
+    Live, one pass: each case is grouped by the month it was accepted in, concluded in and finished in (NULL where
+    it is not in that measure's population), a few hundred groups at most, added up here. From the summary: the
+    same counts by day, added up by month."""
     codes = matter_codes(session, f)
     per: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
         ("accepted", "concluded", "timed", "on_time", "finished", "run_once"), 0))
+    if _use_summary(session, use_summary):
+        _summary_months(session, f, codes, per)
+        return _month_rows(per)
     accepted, concluded, finished = (population(m, f, today) for m in ("accepted", "concluded", "finished"))
     keys = (case((accepted, month_of(session, Case.accepted_on)), else_=None).label("accepted_in"),
             case((concluded, month_of(session, CaseClock.stopped_on)), else_=None).label("concluded_in"),
@@ -462,6 +616,31 @@ def months(session: Session, f: Filters, today: date | None = None) -> list[dict
         if finished_in:
             per[finished_in]["finished"] += n
             per[finished_in]["run_once"] += run_once
+    return _month_rows(per)
+
+
+def _summary_months(session: Session, f: Filters, codes: list[str], per: dict[str, dict[str, int]]) -> None:
+    names = ("accepted", "concluded", "timed", "on_time", "finished", "run_once")
+    rows = session.connection().execute(
+        select(StatsDay.day, *(func.sum(getattr(StatsDay, n)) for n in names))
+        .where(_summary_matters(StatsDay.matter_code, codes), StatsDay.day > kept.NO_DAY,
+               *between(StatsDay.day, f.start, f.end))
+        .group_by(StatsDay.day))
+    for day, accepted, concluded, timed, on_time, finished, run_once in rows:
+        month = day.isoformat()[:7]
+        if accepted:
+            per[month]["accepted"] += accepted
+        if concluded:
+            bucket = per[month]
+            bucket["concluded"] += concluded
+            bucket["timed"] += timed
+            bucket["on_time"] += on_time
+        if finished:
+            per[month]["finished"] += finished
+            per[month]["run_once"] += run_once
+
+
+def _month_rows(per: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     out = []
     for month in sorted(per):
         b = per[month]

@@ -713,3 +713,129 @@ class AuditCheckpoint(Base):
     started_by: Mapped[str] = mapped_column(String(80))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---- the supervisors' summary (migration 0015_summary; kept by services.summary) --------------------------------
+
+
+class StatsCaseFacts(Base):
+    """What the supervisors' measures and heatmap read of one case, as the summary last counted it: the columns of
+    ``cases`` and ``case_clocks`` the measures are written over (same names), whether it was extended, and its task
+    rows as the heatmap sees them (``heat``: element, done, days created and completed). Written by the case
+    commands in their transaction (``services.summary``): the difference between what this row counts for and what
+    the case as it is now counts for is what they add to the summary's tables. Also the narrow table some lists
+    behind the dashboard's numbers are read from."""
+
+    __tablename__ = "stats_case_facts"
+    __table_args__ = (
+        # the overdue list: the cases ever overdue (late, or open past the due date), with the rule's columns and the
+        # list's order, read from this index alone
+        Index("ix_stats_case_facts_overdue", "due_on", "status", "accepted_on", "stopped_on", "created_at",
+              postgresql_where=text("stopped_on IS NULL OR stopped_on > due_on"),
+              sqlite_where=text("stopped_on IS NULL OR stopped_on > due_on")),
+    )
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(10))
+    definition_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_on: Mapped[date | None] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    stopped_on: Mapped[date | None] = mapped_column(Date, index=True)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    promised_due_on: Mapped[date | None] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trips: Mapped[int | None] = mapped_column(Integer)
+    supplement_notices: Mapped[int | None] = mapped_column(Integer)
+    extended: Mapped[bool] = mapped_column(Boolean)
+    working_days_used: Mapped[int | None] = mapped_column(Integer)
+    heat: Mapped[list[list[Any]]] = mapped_column(JSON)  # services.summary.heat_tasks
+
+
+class StatsDay(Base):
+    """Per matter and Beijing day, the cases counted on that day by each measure: registered / accepted on it,
+    concluded (clock stopped) on it, finished on it; ``open_delta`` and ``open_overdue_delta`` are +1 on the day a
+    case becomes open (overdue) and -1 on the day it stops being so, so the open cases on a day are the sum up to
+    it. ``day`` 0001-01-01 stands for "no date" (a completed case without ``completed_at``)."""
+
+    __tablename__ = "stats_days"
+    __table_args__ = {"sqlite_with_rowid": False}  # the rows are their key (SQLite: no second b-tree to look up)
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    supplement: Mapped[int] = mapped_column(Integer, default=0)
+    second_notice: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    extended: Mapped[int] = mapped_column(Integer, default=0)
+    concluded: Mapped[int] = mapped_column(Integer, default=0)
+    timed: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    late: Mapped[int] = mapped_column(Integer, default=0)
+    promised: Mapped[int] = mapped_column(Integer, default=0)
+    early: Mapped[int] = mapped_column(Integer, default=0)
+    days_missing: Mapped[int] = mapped_column(Integer, default=0)  # concluded without a stored working_days_used
+    finished: Mapped[int] = mapped_column(Integer, default=0)
+    run_once: Mapped[int] = mapped_column(Integer, default=0)
+    zero_trip: Mapped[int] = mapped_column(Integer, default=0)
+    multi_trip: Mapped[int] = mapped_column(Integer, default=0)
+    trips: Mapped[int] = mapped_column(Integer, default=0)
+    open_delta: Mapped[int] = mapped_column(Integer, default=0)
+    open_overdue_delta: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsDayWorkingDays(Base):
+    """Per matter and day the clock stopped: how many concluded cases used how many working days (keyed in the order
+    the dashboard groups them)."""
+
+    __tablename__ = "stats_day_working_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    working_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsHeat(Base):
+    """Per deployed version and diagram element, task rows by kind: passed | waiting | judged and late (passed
+    rows of a case with a due date; late = completed after it) | waiting_due (waiting rows by their case's due
+    date, ``value`` = its ordinal: late or not depends on the day the heatmap is drawn)."""
+
+    __tablename__ = "stats_heat"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    element: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsHeatStep(Base):
+    """Per deployed version: how many cases went from one element to the next ('' = the case's first element)."""
+
+    __tablename__ = "stats_heat_steps"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    previous: Mapped[str] = mapped_column(String(200), primary_key=True)
+    element: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsHeatDwell(Base):
+    """Per deployed version and element, passed task rows by (Beijing day created, day completed) as day
+    ordinals: the dwell in working days is counted from these with the calendar when the heatmap is drawn."""
+
+    __tablename__ = "stats_heat_dwell"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    matter_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    element: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    completed_day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
