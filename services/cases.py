@@ -108,8 +108,12 @@ def _get_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def _get_task(session: Session, task_id: str) -> HumanTask:
-    task = session.get(HumanTask, task_id)
+def _get_task(session: Session, task_id: str, with_case: bool = False) -> HumanTask:
+    """``with_case``: the case (its state and version's row included) comes in the same query, for a command
+    that reads both (the case then stays in the session's identity map while the task is held)."""
+    options = [joinedload(HumanTask.case).options(undefer(Case.state), joinedload(Case.definition))] \
+        if with_case else []
+    task = session.get(HumanTask, task_id, options=options)
     if task is None:
         raise NotFound(N_("Task %(id)s does not exist."), id=task_id)
     return task
@@ -540,7 +544,7 @@ def complete_task(
     # load
     with uow.reader() as r:
         session = r.session
-        task = _get_task(session, task_id)
+        task = _get_task(session, task_id, with_case=True)
         if not actor.works_lane(task.lane):
             raise Forbidden(N_("This task belongs to %(lane)s; you cannot complete it."), lane=task.lane)
         if not actor.has_task_role(task.role):

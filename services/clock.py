@@ -394,11 +394,14 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
         changed = True
     excluded = set(row.excluded_kinds or ())
     current = {} if row.stopped_on else {k: e for k, e in facts.step_kinds.items() if k in excluded}
-    open_rows = session.execute(
-        select(CaseSuspension).where(CaseSuspension.case_id == case.id, CaseSuspension.end_on.is_(None))
-    ).scalars().all()
+    # every window of the case, in order: the open ones are checked here, all of them count the due dates below
+    windows = list(session.execute(
+        select(CaseSuspension).where(CaseSuspension.case_id == case.id).order_by(CaseSuspension.id)
+    ).scalars())
     still_open = set()
-    for sus in open_rows:
+    for sus in windows:
+        if sus.end_on is not None:
+            continue
         if sus.kind in current and sus.kind not in still_open:
             still_open.add(sus.kind)
         else:
@@ -406,7 +409,9 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
             changed = True
     for kind, element in sorted(current.items()):
         if kind not in still_open:
-            session.add(CaseSuspension(case_id=case.id, kind=kind, start_on=on, source=element[:120]))
+            opened = CaseSuspension(case_id=case.id, kind=kind, start_on=on, source=element[:120])
+            session.add(opened)
+            windows.append(opened)
             changed = True
     if stopping:
         _store_days_used(session, case, row)
@@ -414,7 +419,7 @@ def refresh(session: Session, case: Case, wf: WorkflowFacts | Any) -> None:
     # one moves them day by day, so those are recomputed every time).
     if changed or still_open or case.clock_flag:
         session.flush()
-        recompute(session, case, on)
+        recompute(session, case, on, windows)
 
 
 def stop(session: Session, case: Case) -> None:
@@ -467,20 +472,21 @@ def _store_days_used(session: Session, case: Case, row: CaseClock) -> None:
         row.working_days_used = None
 
 
-def recompute(session: Session, case: Case, on: date | None = None) -> ClockResult:
-    """Due dates from the stored facts (no workflow needed); sets them on ``case`` and on its open task rows."""
+def recompute(session: Session, case: Case, on: date | None = None,
+              windows: list[CaseSuspension] | None = None) -> ClockResult:
+    """Due dates from the stored facts (no workflow needed); sets them on ``case`` and on its open task rows.
+    ``windows``: the case's suspension rows in order, when the caller has them at hand."""
     on = on or today()
     row = clock_row(session, case.id) if case.accepted_on else None
     if row is None:
         case.due_on = case.promised_due_on = None
         case.clock_running, case.clock_flag = False, None
         return ClockResult(None, None, False, None, None, None)
-    suspensions = [
-        Suspension(s.kind, s.start_on, s.end_on)
-        for s in session.execute(
+    if windows is None:
+        windows = list(session.execute(
             select(CaseSuspension).where(CaseSuspension.case_id == case.id).order_by(CaseSuspension.id)
-        ).scalars()
-    ]
+        ).scalars())
+    suspensions = [Suspension(s.kind, s.start_on, s.end_on) for s in windows]
     extensions = [
         Extension(x.working_days, x.reason or "-", x.approved_by, x.on_date)
         for x in session.execute(

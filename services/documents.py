@@ -13,13 +13,14 @@ Which step issues which kind: workflows/documents.toml (documents.mapping). Rend
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from documents import render
@@ -70,24 +71,28 @@ class Issued:
 def allocate_number(session: Session, kind: str, year: int) -> int:
     """The next number of `kind` in `year`, in the caller's transaction.
 
-    The row is created if missing (INSERT … ON CONFLICT DO NOTHING), then incremented with UPDATE … RETURNING:
-    on PostgreSQL the UPDATE locks the row until the transaction ends, so a concurrent issuer waits and then
-    reads the committed value; on SQLite the write command already holds the database's write lock (BEGIN
-    IMMEDIATE). A rolled-back command leaves no gap.
+    One statement, INSERT … ON CONFLICT DO UPDATE … RETURNING: the row is created at 2 (number 1 taken) or
+    incremented. On PostgreSQL the upsert locks the row until the transaction ends, so a concurrent issuer waits
+    and then reads the committed value; on SQLite the write command already holds the database's write lock
+    (BEGIN IMMEDIATE). A rolled-back command leaves no gap.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown document kind {kind!r}")
-    table = DocumentSequence.__table__
-    if is_sqlite(session.get_bind()):
+    taken = session.execute(_next_number(is_sqlite(session.get_bind())),
+                            {"kind": kind, "year": year}).scalar_one()
+    return int(taken) - 1
+
+
+@functools.cache
+def _next_number(sqlite: bool) -> Any:
+    if sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert
-    session.execute(insert(table).values(kind=kind, year=year, next_value=1).on_conflict_do_nothing())
-    taken = session.execute(
-        update(table).where(table.c.kind == kind, table.c.year == year)
-        .values(next_value=table.c.next_value + 1).returning(table.c.next_value)
-    ).scalar_one()
-    return int(taken) - 1
+    table = DocumentSequence.__table__
+    return (insert(table).values(kind=bindparam("kind"), year=bindparam("year"), next_value=2)
+            .on_conflict_do_update(index_elements=["kind", "year"], set_={"next_value": table.c.next_value + 1})
+            .returning(table.c.next_value))
 
 
 # ---------------------------------------------------------------------------------------------------- context

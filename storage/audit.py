@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import tx_cache
 from storage.models import AuditEvent, AuditHead
@@ -41,9 +42,15 @@ def _json_safe(payload: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(payload, ensure_ascii=False, default=str))
 
 
+# Every command appends: plain statements built once (the ORM's unit of work cost more than the writes).
+_INSERT_EVENT = insert(AuditEvent.__table__)
+_MOVE_HEAD = (update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
+              .values(last_seq=bindparam("seq"), last_hash=bindparam("digest")))
+
+
 def append(
     session: Session, *, actor: str, action: str, payload: dict[str, Any], case_id: int | None = None
-) -> AuditEvent:
+) -> None:
     # Write the command's own changes first and take the head lock last: every command then locks its rows
     # in the order (its rows …, audit head), so two commands never wait on each other in a cycle.
     session.flush()
@@ -52,15 +59,12 @@ def append(
     at = utcnow()
     seq = head.last_seq + 1
     digest = _digest(seq, case_id, actor, action, at, payload, head.last_hash)
-    event = AuditEvent(
-        seq=seq, case_id=case_id, actor=actor, action=action, at=at, payload=payload,
-        prev_hash=head.last_hash, hash=digest,
-    )
-    session.add(event)
-    # written with the transaction's next flush (its commit at the latest): a command's further events then
-    # move the head once
-    head.last_seq, head.last_hash = seq, digest
-    return event
+    session.execute(_INSERT_EVENT, {"seq": seq, "case_id": case_id, "actor": actor, "action": action, "at": at,
+                                    "payload": payload, "prev_hash": head.last_hash, "hash": digest})
+    session.execute(_MOVE_HEAD, {"seq": seq, "digest": digest})
+    # the row now holds these: the session's copy says so without writing them again
+    set_committed_value(head, "last_seq", seq)
+    set_committed_value(head, "last_hash", digest)
 
 
 def _locked_head(session: Session) -> AuditHead:
@@ -74,9 +78,9 @@ def _lock_head(session: Session) -> AuditHead:
     head = session.execute(query).scalar_one_or_none()
     if head is None:
         # The migration creates the row; an emptied table is re-seeded without racing another writer.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        seed = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
-            insert(AuditHead).values(id=1, last_seq=0, last_hash=GENESIS).on_conflict_do_nothing()
+            seed(AuditHead).values(id=1, last_seq=0, last_hash=GENESIS).on_conflict_do_nothing()
         )
         head = session.execute(query.execution_options(populate_existing=True)).scalar_one()
     return head
