@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import date, datetime
 from functools import cache
 from io import BytesIO
@@ -91,15 +92,27 @@ def _environment(locale: str) -> Environment:
     env.filters["cn_date"] = cn_date
     env.filters["cn_datetime"] = cn_datetime
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda s: translations(locale).gettext(s),
-        lambda s, p, n: translations(locale).ngettext(s, p, n),
+        lambda s: _catalog(locale).gettext(s),
+        lambda s, p, n: _catalog(locale).ngettext(s, p, n),
         newstyle=True,
     )
     return env
 
 
+# The catalog a render in progress uses: looked up (and its file checked) once per page, not once per phrase.
+_rendering: ContextVar[Translations | None] = ContextVar("document_catalog", default=None)
+
+
+def _catalog(locale: str) -> Translations:
+    return _rendering.get() or translations(locale)
+
+
 def render_html(template: str, context: Mapping[str, Any], locale: str = DOCUMENT_LOCALE) -> str:
-    return environment(locale).get_template(template).render(**context)
+    token = _rendering.set(translations(locale))
+    try:
+        return environment(locale).get_template(template).render(**context)
+    finally:
+        _rendering.reset(token)
 
 
 @cache
