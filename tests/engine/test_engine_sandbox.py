@@ -207,7 +207,9 @@ def test_oversized_results_are_refused_quickly(env: SandboxedEnvironment, payloa
     with pytest.raises(ScriptError) as err:
         env.execute(payload, {})
     assert err.value.code == "sandbox"
-    assert time.monotonic() - started < 0.2
+    # refused before the work, not after it: a second is far below what any of these would take, and far above
+    # a stall of this shared VM (0.69 s seen once for a guard that takes microseconds)
+    assert time.monotonic() - started < 1.0
 
 
 def test_guards_let_normal_sizes_through(env: SandboxedEnvironment) -> None:
