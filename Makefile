@@ -14,7 +14,7 @@ run: setup
 test: setup
 	@bash scripts/ensure_postgres.sh || [ -z "$$CI" ] || (echo "PostgreSQL is required under CI" >&2; exit 1)
 	@$(PY) -m ruff check .
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@bash scripts/test.sh $(PYTEST_ARGS)
 
 lint: setup
 	@$(PY) -m ruff check .

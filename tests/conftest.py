@@ -102,3 +102,35 @@ def _case_state_rows_stay_small(request):
     yield
     if request.node.get_closest_marker("large_state") is None:
         assert state_guard.oversized[start:] == [], "case state row over 64 KB"
+
+
+# ---- the suite runs in two passes (Makefile): these with the machine to themselves, the rest on every core -----
+
+# Tests that measure time or spend resources by design: OS limits of the engine workers (CPU, memory, deadlines),
+# "answers within a second while a runaway runs", equal sign-in timing, servers in subprocesses, Chromium, 200 MB
+# uploads. Beside other tests on a 2-core machine the limit they check would be met by the load, not the cause.
+SERIAL = (
+    "tests/browser/",
+    "tests/engine/test_engine_pool.py",
+    "tests/engine/test_engine_bounds.py",
+    "tests/engine/test_engine_sandbox.py",
+    "tests/engine/test_engine_runtime.py",
+    "tests/engine/test_engine_xml_safety.py",
+    "tests/calendar/test_working_day_calendar.py",
+    "tests/services/test_engine_isolation.py",
+    "tests/services/test_engine_bounds_service.py",
+    "tests/services/test_deploy_gate_service.py",
+    "tests/services/test_document_rendering.py",
+    "tests/web/test_engine_isolation_web.py",
+    "tests/web/test_sign_in_and_sessions.py",
+    "tests/web/test_auth.py",
+    "tests/web/test_multiprocess_serving.py",
+    "tests/web/test_large_upload.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        if where.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
